@@ -1,0 +1,66 @@
+# The book's two commands are `make serve` and `make test`; each sets up what it needs.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV ?= .venv
+PY := $(VENV)/bin/python
+BASE_PYTHON ?= python3
+# Extra pip flags, e.g. PIP_INSTALL_FLAGS="--extra-index-url https://download.pytorch.org/whl/cpu"
+PIP_INSTALL_FLAGS ?=
+# The GPU tier runs with the Python that has CUDA PyTorch (no virtual environment of ours).
+GPU_PYTHON ?= python3
+HOST ?= 127.0.0.1
+PORT ?= 8000
+# Material 9.8 prints a notice about its successor at every build; the book knows.
+export NO_MKDOCS_2_WARNING := 1
+
+.PHONY: help setup setup-docs setup-test serve build test test-gpu publish-check lint clean
+
+help:
+	@echo "make serve          build the book and serve it on http://$(HOST):$(PORT)"
+	@echo "make test           site checks and the CPU tier of every block"
+	@echo "make test-gpu       the GPU tier on this machine's GPUs; writes site-tests/records/"
+	@echo "make publish-check  fail if any GPU-tier block lacks a fresh record"
+	@echo "make build          build the site into site/"
+	@echo "make lint           ruff on snippets/ and site-tests/, prose lint on docs/"
+	@echo "make clean          remove the environment, the built site and runs/"
+
+$(VENV)/.created:
+	$(BASE_PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade "pip>=25.1"
+	touch $@
+
+$(VENV)/.docs: pyproject.toml $(VENV)/.created
+	$(PY) -m pip install -q $(PIP_INSTALL_FLAGS) --group docs
+	touch $@
+
+$(VENV)/.test: pyproject.toml $(VENV)/.docs
+	$(PY) -m pip install -q $(PIP_INSTALL_FLAGS) --group test
+	touch $@
+
+setup: setup-test
+setup-docs: $(VENV)/.docs
+setup-test: $(VENV)/.test
+
+serve: setup-docs
+	$(VENV)/bin/mkdocs serve --strict --dev-addr $(HOST):$(PORT)
+
+build: setup-docs
+	$(VENV)/bin/mkdocs build --strict --site-dir site
+
+test: setup-test
+	$(PY) -m pytest site-tests
+	$(PY) site-tests/records.py report
+
+test-gpu:
+	$(GPU_PYTHON) site-tests/run_gpu_tier.py $(if $(BLOCKS),--only $(BLOCKS))
+
+publish-check: setup-docs
+	$(PY) site-tests/records.py check
+
+lint: setup-test
+	$(VENV)/bin/ruff check snippets site-tests
+	$(PY) -m pytest -q site-tests/test_prose.py
+
+clean:
+	rm -rf $(VENV) site runs .pytest_cache

@@ -1,0 +1,1 @@
+"""The machinery behind the book's block contract: registry, pages, runner, records."""

@@ -1,0 +1,49 @@
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from book import registry, runner  # noqa: E402
+from book.contract import inventory as build_inventory  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def entries():
+    return registry.load()[0]
+
+
+@pytest.fixture(scope="session")
+def figures():
+    return registry.load()[1]
+
+
+@pytest.fixture(scope="session")
+def inventory(entries):
+    return build_inventory(entries)
+
+
+class PageRuns:
+    """One scratch copy of the repository per page; blocks of a page run there in order."""
+
+    def __init__(self):
+        self.dirs: dict[str, Path] = {}
+        self.done: dict[tuple[str, str], runner.Result] = {}
+
+    def workdir(self, page: str) -> Path:
+        if page not in self.dirs:
+            self.dirs[page] = runner.scratch_copy()
+        return self.dirs[page]
+
+    def cleanup(self):
+        for d in self.dirs.values():
+            shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def page_runs():
+    runs = PageRuns()
+    yield runs
+    runs.cleanup()

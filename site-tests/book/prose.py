@@ -56,6 +56,7 @@ EMOJI = re.compile("[\U0001F300-\U0001FAFF\U00002600-\U000027BF\U0001F000-\U0001
 INLINE_CODE = re.compile(r"`[^`\n]*`")
 MACRO = re.compile(r"\{\{.*?\}\}")
 LINK_TARGET = re.compile(r"\]\([^)]*\)")
+ATTR_LIST = re.compile(r"\{\s*[:#.][^}]*\}")
 HTML_COMMENT = re.compile(r"<!--.*?-->", re.S)
 
 
@@ -84,6 +85,7 @@ def prose_lines(text: str) -> list[tuple[int, str]]:
         line = lines[i]
         if not re.match(r"^\s*(\{[:\s]|\*\[)", line):  # attribute lists and abbreviations
             line = LINK_TARGET.sub("]", MACRO.sub(" 0 ", INLINE_CODE.sub(" code ", line)))
+            line = ATTR_LIST.sub("", line)
             out.append((i + 1, line))
         i += 1
     return out

@@ -1,0 +1,30 @@
+# Commands shown in chapter 2's benchmarking sections. Each named section is one block.
+
+# --8<-- [start:matmul-cpu]
+python snippets/ch02/matmul_bench.py
+# --8<-- [end:matmul-cpu]
+
+# --8<-- [start:matmul-gpu]
+python snippets/ch02/matmul_bench.py --device cuda --dtype bf16 fp16 tf32 fp32 --sizes 1024 2048 4096 8192
+# --8<-- [end:matmul-gpu]
+
+# --8<-- [start:matmul-too-big]
+python snippets/ch02/matmul_bench.py --sizes 1000000
+# --8<-- [end:matmul-too-big]
+
+# --8<-- [start:collectives-cpu]
+torchrun --nproc-per-node 2 snippets/ch02/collective_bench.py --device cpu
+# --8<-- [end:collectives-cpu]
+
+# --8<-- [start:collectives-gpu]
+torchrun --nproc-per-node 2 snippets/ch02/collective_bench.py --device cuda --max-size 4GiB
+# --8<-- [end:collectives-gpu]
+
+# --8<-- [start:collectives-too-big]
+torchrun --nproc-per-node 2 snippets/ch02/collective_bench.py --device cpu --max-size 1TiB
+# --8<-- [end:collectives-too-big]
+
+# --8<-- [start:figures]
+python snippets/ch02/plot_records.py busbw --records site-tests/records --out runs/ch02/busbw.svg
+python snippets/ch02/plot_records.py roofline --records site-tests/records --out runs/ch02/roofline.svg
+# --8<-- [end:figures]

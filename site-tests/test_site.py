@@ -62,3 +62,11 @@ def test_figures_are_drawn_from_records(built_site, figures):
     for name in figures:
         f = site / "figures" / name
         assert f.exists() and f.stat().st_size > 1000, f"figure {name} missing or empty"
+
+
+def test_records_notebook_is_executed_with_its_plots(built_site):
+    site, _ = built_site
+    html = (site / "ch02-records" / "index.html").read_text()
+    assert html.count("jp-RenderedSVG jp-OutputArea-output") >= 2, "the notebook's two plots did not render"
+    assert "ch02/bench.sh:collectives-cpu" in html, "the notebook did not read the records"
+    assert "Traceback" not in html

@@ -74,18 +74,21 @@ def inventory(
             all_blocks.append(b)
             if b.ref is None:
                 continue
-            if b.lang in SHELL_LANGS:
+            e = entries.get(b.ref)
+            # A whole shell script shown as a listing (run by a block that names it) is a
+            # script, not commands to paste: its comments and multi-line constructs stay.
+            script = e is not None and e.listing and ":" not in b.ref
+            if b.lang in SHELL_LANGS and not script:
                 for n, line in enumerate(b.src.splitlines(), 1):
                     why = shell_line_problem(line)
                     if why:
                         problems.append(f"{b.where}: {b.ref} line {n} {why}: {line.strip()!r}")
             if b.lang == "mermaid":
                 continue
-            e = entries.get(b.ref)
             if e is None:
                 problems.append(f"{b.where}: block {b.ref} is not registered in site-tests/blocks/")
                 continue
-            if b.lang in SHELL_LANGS and not e.runnable:
+            if b.lang in SHELL_LANGS and not e.runnable and not script:
                 problems.append(f"{b.where}: shell block {b.ref} needs a tier and an expectation")
             if b.lang not in SHELL_LANGS and e.runnable:
                 problems.append(f"{b.where}: {b.ref} is a {b.lang or 'plain'} listing; register it with listing:")

@@ -4,6 +4,8 @@
     {{ env("ch02/bench.sh:matmul-gpu", "gpu") }}               -> NVIDIA H100 80GB HBM3
     {{ verified("ch02/bench.sh:matmul-gpu") }}                 -> where and when it passed
     {{ output("ch01/commands.sh:allreduce-cpu") }}              -> the recorded output
+    {{ ratio("ch03/commands.sh:train-2gpu", "tokens_per_s_per_gpu",
+             "ch03/commands.sh:train-1gpu", "tokens_per_s_per_gpu", ".0%") }}  -> 97%
 
 Under every GPU-tier block the renderer adds a line saying where and when the block
 last passed (or that it has no fresh record yet).
@@ -19,7 +21,7 @@ from . import records
 from .registry import RECORDS_DIR, Entry
 from .runner import last_json, lookup
 
-MACRO_RE = re.compile(r"\{\{\s*(metric|env|verified|output)\((.*?)\)\s*\}\}")
+MACRO_RE = re.compile(r"\{\{\s*(metric|env|verified|output|ratio)\((.*?)\)\s*\}\}")
 FENCE_RE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})(?P<header>.*)$")
 INCLUDE_RE = re.compile(r"^\s*-{1,}8<-{1,}\s+\"([^\"]+)\"\s*$")
 MISSING = "*not yet measured*"
@@ -74,6 +76,22 @@ class Renderer:
                 raise RenderError(f"record of {key} has no metric {name!r}")
             return MISSING
         return format(value, fmt) if fmt else str(value)
+
+    def ratio(self, key: str, name: str, base_key: str, base_name: str, fmt: str = "") -> str:
+        """One measured number over another, e.g. two GPUs' throughput per GPU over one's."""
+        recs = self._record(key), self._record(base_key)
+        if not all(recs):
+            return MISSING
+        values = []
+        for k, n, rec in ((key, name, recs[0]), (base_key, base_name, recs[1])):
+            v = lookup(rec.get("metrics") or {}, n)
+            if not isinstance(v, (int, float)):
+                raise RenderError(f"record of {k} has no numeric metric {n!r}")
+            values.append(v)
+        if values[1] == 0:
+            raise RenderError(f"ratio over {base_key} {base_name}, which is 0")
+        value = values[0] / values[1]
+        return format(value, fmt) if fmt else f"{value:.3g}"
 
     def env(self, key: str, name: str) -> str:
         rec = self._record(key)

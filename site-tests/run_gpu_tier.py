@@ -2,6 +2,7 @@
 
     python site-tests/run_gpu_tier.py               # all that fit on this machine
     python site-tests/run_gpu_tier.py --only ch02   # blocks whose key contains "ch02"
+    python site-tests/run_gpu_tier.py --only ch04/commands.sh:fsdp-1gpu   # that block alone
 
 Each block runs in a scratch copy of the repository, with the same checks as the CPU
 tier, and leaves a record in site-tests/records/ whether it passed or failed.
@@ -42,7 +43,9 @@ def main() -> int:
     by_page: dict[str, list] = {}
     for page, ref in ordered:
         e = entries[ref]
-        if e.gpus and (not args.only or any(o in e.key for o in args.only)):
+        # A full key selects that block alone; anything else is a substring of keys.
+        if e.gpus and (not args.only or any(o == e.key or (o not in entries and o in e.key)
+                                            for o in args.only)):
             if e not in by_page.setdefault(page, []):
                 by_page[page].append(e)
     todo = [(p, e) for p, es in by_page.items() for e in es if e.gpus <= gpus]

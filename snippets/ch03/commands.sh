@@ -13,11 +13,11 @@ torchrun --standalone --nproc-per-node 2 snippets/ch03/train_ddp.py
 # --8<-- [end:train-cpu-2]
 
 # --8<-- [start:train-1gpu]
-torchrun --standalone --nproc-per-node 1 snippets/ch03/train_ddp.py --device cuda --preset 1b --dtype bf16 --compile --global-batch 32 --micro-batch 8 --bucket-cap-mb 256 --steps 60 --warmup-steps 10
+torchrun --standalone --nproc-per-node 1 snippets/ch03/train_ddp.py --device cuda --preset 1b --dtype bf16 --compile --global-batch 32 --micro-batch 8 --bucket-cap-mb 256 --steps 40 --warmup-steps 10
 # --8<-- [end:train-1gpu]
 
 # --8<-- [start:train-2gpu]
-torchrun --standalone --nproc-per-node 2 snippets/ch03/train_ddp.py --device cuda --preset 1b --dtype bf16 --compile --global-batch 64 --micro-batch 8 --bucket-cap-mb 256 --steps 60 --warmup-steps 10
+torchrun --standalone --nproc-per-node 2 snippets/ch03/train_ddp.py --device cuda --preset 1b --dtype bf16 --compile --global-batch 64 --micro-batch 8 --bucket-cap-mb 256 --steps 40 --warmup-steps 10
 # --8<-- [end:train-2gpu]
 
 # --8<-- [start:accum-cpu]

@@ -180,8 +180,7 @@ def main():
         # .grad tensors become views into the all-reduce buckets: one copy of the
         # gradients instead of two, and no copying in and out around each all-reduce.
         gradient_as_bucket_view=True,
-        # static_graph=True gains nothing here (every parameter gets a gradient at every
-        # step) and, up to PyTorch 2.13, breaks no_sync() (pytorch/pytorch#143580).
+        # static_graph=True would gain nothing: every parameter gets a gradient every step.
     )
     # --8<-- [end:ddp-wrap]
 

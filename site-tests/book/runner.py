@@ -155,15 +155,21 @@ def run_text(text: str, workdir: Path, timeout: float) -> tuple[Result, list[int
 
 
 def last_json(output: str) -> dict | None:
+    """The last line of the output that is a JSON object: a script's summary line.
+
+    Lines other processes print after it (NCCL tearing down a communicator, another
+    rank finishing) are skipped.
+    """
     for line in reversed(output.strip().splitlines()):
         line = line.strip()
-        if not line:
+        if not line.startswith("{"):
             continue
         try:
             value = json.loads(line)
         except ValueError:
-            return None
-        return value if isinstance(value, dict) else None
+            continue
+        if isinstance(value, dict):
+            return value
     return None
 
 

@@ -71,7 +71,11 @@ def main():
           f"(timeout {args.timeout:.0f} s)", flush=True)
     start = time.perf_counter()
     dist.all_reduce(x)
-    # NCCL only queues the all-reduce; reading the result waits for it.
+    if cuda:
+        # NCCL only queues the all-reduce. Wait for it here: a copy of the result to the
+        # host (.item()) would also wait, but inside a copy that can hold up the watchdog
+        # thread, which must keep polling to notice the timeout.
+        torch.cuda.synchronize()
     total = x[0].item()
     elapsed = time.perf_counter() - start
     print(f"rank {rank}: all-reduce done in {elapsed:.3f} s, element 0 = {total}", flush=True)

@@ -60,6 +60,11 @@ def main():
                             device_id=device if cuda else None)
     # --8<-- [end:timeout]
     rank, world = dist.get_rank(), dist.get_world_size()
+    # A first collective that every rank joins, as the steps before a real hang would be.
+    # NCCL also connects the ranks' channels on a group's first collective, and that
+    # happens on the host: a rank missing from it would stall the caller before the
+    # watchdog has any work to time.
+    dist.all_reduce(torch.zeros(1, device=device))
     x = torch.full((args.numel,), float(rank + 1), device=device)
     if args.fault == "missing-rank" and rank == world - 1:
         print(f"rank {rank}: busy elsewhere for {args.stall:.0f} s, not at the all-reduce",
@@ -71,11 +76,7 @@ def main():
           f"(timeout {args.timeout:.0f} s)", flush=True)
     start = time.perf_counter()
     dist.all_reduce(x)
-    if cuda:
-        # NCCL only queues the all-reduce. Wait for it here: a copy of the result to the
-        # host (.item()) would also wait, but inside a copy that can hold up the watchdog
-        # thread, which must keep polling to notice the timeout.
-        torch.cuda.synchronize()
+    # NCCL only queues the all-reduce; reading the result waits for it.
     total = x[0].item()
     elapsed = time.perf_counter() - start
     print(f"rank {rank}: all-reduce done in {elapsed:.3f} s, element 0 = {total}", flush=True)

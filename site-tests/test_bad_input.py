@@ -63,6 +63,22 @@ CASES = [
      r"^error: a size must look like"),
     ("ch02-collectives-without-torchrun", ["snippets/ch02/collective_bench.py"], {}, 0,
      r"^error: launch this script with torchrun"),
+    ("ch03-ddp-more-processes-than-gpus", ["snippets/ch03/train_ddp.py", "--device", "cuda"],
+     TORCHRUN_2, 1, r"^error: 2 processes per node but only 1 GPU\(s\) on this node$"),
+    ("ch03-ddp-batch-not-divisible",
+     ["snippets/ch03/train_ddp.py", "--global-batch", "10", "--micro-batch", "4"], TORCHRUN_2, 0,
+     r"^error: --global-batch 10 is not divisible by world size 2 x --micro-batch 4$"),
+    ("ch03-ddp-checkpoint-missing", ["snippets/ch03/train_ddp.py", "--resume-from", "runs/no/such"],
+     {}, 0, r"^error: --resume-from runs/no/such does not exist$"),
+    ("ch04-fsdp-more-processes-than-gpus", ["snippets/ch04/train_fsdp.py", "--device", "cuda"],
+     TORCHRUN_2, 1, r"^error: 2 processes per node but only 1 GPU\(s\) on this node$"),
+    ("ch04-fsdp-batch-not-divisible",
+     ["snippets/ch04/train_fsdp.py", "--global-batch", "10", "--micro-batch", "4"], TORCHRUN_2, 0,
+     r"^error: --global-batch 10 is not divisible by world size 2 x --micro-batch 4$"),
+    ("ch04-fsdp-checkpoint-missing", ["snippets/ch04/train_fsdp.py", "--resume-from", "runs/no/such"],
+     TORCHRUN_1, 0, r"^error: --resume-from runs/no/such does not exist$"),
+    ("ch04-fsdp-hsdp-not-dividing", ["snippets/ch04/train_fsdp.py", "--hsdp", "3"], TORCHRUN_2, 0,
+     r"^error: --hsdp 3 does not divide the world size 2$"),
 ]
 
 
@@ -73,14 +89,51 @@ def fake_cuda_dir(tmp_path_factory):
     return d
 
 
-@pytest.mark.parametrize("argv, env, gpus, pattern", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
-def test_bad_input_is_one_line_and_nonzero(argv, env, gpus, pattern, fake_cuda_dir):
+def _run(argv, env, gpus, fake_cuda_dir, cwd=REPO):
     full_env = {k: v for k, v in os.environ.items() if k not in TORCHRUN_2}
     full_env.update(env)
     full_env["PYTHONPATH"] = str(fake_cuda_dir)
     full_env["BOOK_FAKE_GPUS"] = str(gpus)
-    proc = subprocess.run([sys.executable, *argv], cwd=REPO, env=full_env,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run([sys.executable, *argv], cwd=cwd, env=full_env,
+                          capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.parametrize("argv, env, gpus, pattern", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_bad_input_is_one_line_and_nonzero(argv, env, gpus, pattern, fake_cuda_dir):
+    _assert_one_line_error(_run(argv, env, gpus, fake_cuda_dir), pattern)
+
+
+@pytest.fixture(scope="module")
+def checkpoints(tmp_path_factory, fake_cuda_dir):
+    """A chapter 3 checkpoint and a chapter 4 DCP checkpoint of the tiny preset."""
+    d = tmp_path_factory.mktemp("ckpt")
+    ddp = _run([str(REPO / "snippets/ch03/train_ddp.py"), "--steps", "2", "--ckpt-dir", "ddp",
+                "--save-every", "2"], {}, 0, fake_cuda_dir, cwd=d)
+    assert ddp.returncode == 0, ddp.stderr[-2000:]
+    fsdp = _run(["-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "1",
+                 str(REPO / "snippets/ch04/train_fsdp.py"), "--steps", "2", "--ckpt-dir", "dcp",
+                 "--save-every", "2"], {}, 0, fake_cuda_dir, cwd=d)
+    assert fsdp.returncode == 0, fsdp.stderr[-2000:]
+    return d
+
+
+@pytest.mark.slow
+def test_ddp_checkpoint_of_another_model(checkpoints, fake_cuda_dir):
+    proc = _run([str(REPO / "snippets/ch03/train_ddp.py"), "--resume-from", "ddp", "--n-layer", "3"],
+                {}, 0, fake_cuda_dir, cwd=checkpoints)
+    _assert_one_line_error(proc, r"^error: ddp/step_000002\.pt holds a different model: "
+                                 r"n_layer 2 \(checkpoint\) vs 3 \(this run\)$")
+
+
+@pytest.mark.slow
+def test_fsdp_checkpoint_of_another_model(checkpoints, fake_cuda_dir):
+    proc = _run([str(REPO / "snippets/ch04/train_fsdp.py"), "--resume-from", "dcp", "--d-model", "64"],
+                TORCHRUN_1, 0, fake_cuda_dir, cwd=checkpoints)
+    _assert_one_line_error(proc, r"^error: dcp/step-000002 holds a different model: "
+                                 r"d_model 128 \(checkpoint\) vs 64 \(this run\)$")
+
+
+def _assert_one_line_error(proc, pattern):
     err = proc.stderr.strip()
     assert proc.returncode != 0, f"exit 0 for bad input; stdout: {proc.stdout[-500:]}"
     assert "Traceback" not in err, err

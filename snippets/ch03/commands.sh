@@ -77,7 +77,7 @@ bash snippets/ch03/two_nodes_local.sh
 
 # --8<-- [start:multinode]
 export HEAD_NODE=node0
-TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1 torchrun --nnodes 2 --nproc-per-node 8 --rdzv-backend c10d --rdzv-endpoint $HEAD_NODE:29400 --rdzv-id ch03-ddp --max-restarts 3 snippets/ch03/train_ddp.py --device cuda --preset 1b --dtype bf16 --compile --global-batch 256 --micro-batch 8 --bucket-cap-mb 256 --steps 500 --ckpt-dir runs/ch03/ckpt-1b --save-every 100
+TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1 torchrun --nnodes 2 --nproc-per-node 8 --rdzv-backend c10d --rdzv-endpoint $HEAD_NODE:29400 --rdzv-id ch03-ddp --max-restarts 3 snippets/ch03/train_ddp.py --device cuda --preset 1b --dtype bf16 --compile --global-batch 512 --micro-batch 8 --bucket-cap-mb 256 --steps 500 --ckpt-dir runs/ch03/ckpt-1b --save-every 100
 # --8<-- [end:multinode]
 
 # --8<-- [start:sbatch-check]

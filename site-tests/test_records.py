@@ -43,3 +43,27 @@ def test_gpu_report_lists_missing_records(entries, tmp_path):
     rows = records.gpu_report(entries, records_dir=tmp_path)
     gpu = sorted(k for k, e in entries.items() if e.gpus)
     assert [k for k, _ in rows] == gpu and all(s == "missing" for _, s in rows)
+
+
+def test_claims_about_pairs_of_records_hold(entries):
+    """What the text says about two GPU records together (e.g. scaling) holds wherever both are fresh."""
+    from book import registry
+
+    rows = records.claim_report(entries, registry.load_claims())
+    assert rows, "no claims registered"
+    for claim, value, holds in rows:
+        assert value is None or holds, f"{claim.says}: {value:.3f} < {claim.at_least}"
+
+
+def test_a_failing_claim_is_reported(entries, tmp_path):
+    from book import registry
+
+    claim = registry.Claim(says="two GPUs are twice as fast per GPU",
+                           of=("ch03/commands.sh:train-2gpu", "tokens_per_s_per_gpu"),
+                           over=("ch03/commands.sh:train-1gpu", "tokens_per_s_per_gpu"),
+                           at_least=2.0, source=RECORDS_DIR)
+    [(_, value, holds)] = records.claim_report(entries, [claim])
+    assert value is None or not holds
+    # With no records at all, the claim is open, not failed.
+    [(_, value, holds)] = records.claim_report(entries, [claim], records_dir=tmp_path)
+    assert value is None and not holds

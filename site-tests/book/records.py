@@ -118,6 +118,29 @@ def gpu_report(entries: dict[str, Entry], records_dir: Path = RECORDS_DIR) -> li
     return rows
 
 
+def claim_report(entries: dict[str, Entry], claims, records_dir: Path = RECORDS_DIR):
+    """(claim, value or None, holds) for every claim: None where a record is not fresh."""
+    rows = []
+    for c in claims:
+        values = []
+        for key, name in (c.of, c.over):
+            e = entries.get(key)
+            if e is None:
+                raise registry.RegistryError(f"{c.source.name}: claim {c.says!r} names {key}, not a block")
+            rec = load(key, records_dir)
+            ok = rec is not None and is_fresh(e, rec) and rec.get("status") == "pass"
+            v = (rec.get("metrics") or {}) if ok else None
+            for part in name.split(".") if ok else []:
+                v = v.get(part) if isinstance(v, dict) else None
+            values.append(v if isinstance(v, (int, float)) else None)
+        if None in values or not values[1]:
+            rows.append((c, None, False))
+        else:
+            value = values[0] / values[1]
+            rows.append((c, value, value >= c.at_least))
+    return rows
+
+
 def main(argv: list[str]) -> int:
     mode = argv[0] if argv else "report"
     if mode not in {"report", "check"}:
@@ -126,9 +149,15 @@ def main(argv: list[str]) -> int:
     entries, _ = registry.load()
     rows = gpu_report(entries)
     gpu_blocks = sum(1 for e in entries.values() if e.tier and e.tier.startswith("gpu:"))
+    broken = 0
+    for c, value, holds in claim_report(entries, registry.load_claims()):
+        shown = "no fresh records" if value is None else f"{value:.3f} (at least {c.at_least})"
+        if value is not None and not holds:
+            broken += 1
+        print(f"claim {'holds' if holds else 'open' if value is None else 'FAILS'}: {c.says}: {shown}")
     if not rows:
         print(f"GPU tier: all {gpu_blocks} blocks have fresh, passing records.")
-        return 0
+        return 1 if mode == "check" and broken else 0
     print(f"GPU tier: {len(rows)} of {gpu_blocks} blocks lack a fresh, passing record:")
     for key, s in rows:
         print(f"  {s:8} {key}  ({entries[key].tier})")

@@ -93,6 +93,8 @@ def load(blocks_dir: Path = BLOCKS_DIR) -> tuple[dict[str, Entry], dict[str, lis
     for f in sorted(blocks_dir.glob("*.yml")):
         data = yaml.safe_load(f.read_text()) or {}
         for key, spec in data.items():
+            if key == "claims":
+                continue  # load_claims() reads them
             if key == "figures":
                 for name, cmd in (spec or {}).items():
                     if name in figures:
@@ -209,3 +211,35 @@ def mentions(command_text: str, listed: Path) -> bool:
             return True
     # A listed module imported by a script the block runs counts too.
     return any(listed in used_files([p]) for p in _mentioned_paths(command_text))
+
+
+@dataclass
+class Claim:
+    """A statement of the text that compares two records: metric of one over metric of another."""
+
+    says: str
+    of: tuple[str, str]
+    over: tuple[str, str]
+    at_least: float
+    source: Path
+
+
+def load_claims(blocks_dir: Path = BLOCKS_DIR) -> list[Claim]:
+    """The `claims:` of every registry file.
+
+        claims:
+          - says: DDP on 2 GPUs keeps 95% of one GPU's tokens/s per GPU
+            of: [ch03/commands.sh:train-2gpu, tokens_per_s_per_gpu]
+            over: [ch03/commands.sh:train-1gpu, tokens_per_s_per_gpu]
+            at_least: 0.95
+    """
+    claims = []
+    for f in sorted(blocks_dir.glob("*.yml")):
+        data = yaml.safe_load(f.read_text()) or {}
+        for c in data.get("claims") or []:
+            try:
+                claims.append(Claim(says=str(c["says"]), of=tuple(c["of"]), over=tuple(c["over"]),
+                                    at_least=float(c["at_least"]), source=f))
+            except (KeyError, TypeError, ValueError):
+                raise RegistryError(f"{f.name}: a claim needs says, of, over and at_least: {c!r}") from None
+    return claims

@@ -13,11 +13,9 @@ import sys
 import pytest
 from pytest_examples import CodeExample, EvalExample, find_examples
 
-from book.registry import REPO, SNIPPETS
-
-
 from book import registry
 from book.contract import inventory
+from book.registry import REPO, SNIPPETS
 
 ENTRIES = registry.load()[0]
 

@@ -7,8 +7,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .pages import DOCS, Block, page_blocks, pages
-from .registry import REPO, SHELL_LANGS, SNIPPETS, Entry, parse_ref, section_text, used_files
-from .registry import mentions
+from .registry import (
+    REPO,
+    SHELL_LANGS,
+    SNIPPETS,
+    Entry,
+    mentions,
+    parse_ref,
+    section_text,
+    used_files,
+)
 from .render import Renderer
 
 

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import copy
 import html
-import re
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import markdown
@@ -85,7 +84,7 @@ class _Loader(yaml.SafeLoader):
 _Loader.add_multi_constructor("tag:yaml.org,2002:python/name:", lambda loader, suffix, node: suffix)
 
 
-@lru_cache(maxsize=None)
+@cache
 def site_config() -> dict:
     return yaml.load((REPO / "mkdocs.yml").read_text(), Loader=_Loader)
 
@@ -138,7 +137,7 @@ def page_blocks(
     blocks = expand(text, rel, renderer, snippets_dir)
     authored = [b for b in blocks if not b.generated]
     if len(authored) == len(raws):
-        for raw, block in zip(raws, authored):
+        for raw, block in zip(raws, authored, strict=True):
             block.raw_line = raw.line
             if len(raw.refs) == 1 and not raw.typed:
                 block.ref = raw.refs[0]

@@ -149,7 +149,7 @@ class Renderer:
                 i = j + 1
                 continue
             indent = re.match(r"[ \t]*", line).group(0)
-            out.append(MACRO_RE.sub(lambda m: self._macro(m, indent), line))
+            out.append(MACRO_RE.sub(lambda m, indent=indent: self._macro(m, indent), line))
             i += 1
         return "\n".join(out) + ("\n" if markdown.endswith("\n") else "")
 

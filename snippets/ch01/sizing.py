@@ -98,8 +98,8 @@ def main():
         result[name] = {"params": n, "train": t, "serve": s}
         print(f"{name:>5} {n / 1e9:7.2f}B {t['state_gb']:10.0f}GB {t['min_gpus_for_state']:5d} "
               f"{t['gpu_hours']:10.3g} {t['days_on_cluster']:6.1f} {t['train_cost_usd']:12,.0f} "
-              f"{s['weights_gb']:6.0f}GB {s['kv_mib_per_token']:7.2f}Mi {s['decode_tokens_per_s']:7.0f} "
-              f"{s['usd_per_million_tokens']:8.2f}")
+              f"{s['weights_gb']:6.0f}GB {s['kv_mib_per_token']:7.2f}Mi "
+              f"{s['decode_tokens_per_s']:7.0f} {s['usd_per_million_tokens']:8.2f}")
     print(json.dumps(result))
 
 

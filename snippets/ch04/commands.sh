@@ -33,6 +33,14 @@ torchrun --standalone --nproc-per-node 1 snippets/ch04/train_fsdp.py --device cu
 torchrun --standalone --nproc-per-node 2 snippets/ch04/train_fsdp.py --device cuda --preset 1b --dtype bf16 --compile --global-batch 16 --micro-batch 8 --steps 30 --warmup-steps 10
 # --8<-- [end:fsdp-2gpu]
 
+# --8<-- [start:naive-cpu]
+torchrun --standalone --nproc-per-node 2 snippets/ch04/naive_wrap.py
+# --8<-- [end:naive-cpu]
+
+# --8<-- [start:fsdp-2gpu-naive]
+torchrun --standalone --nproc-per-node 2 snippets/ch04/naive_wrap.py --device cuda --preset 1b --dtype bf16 --compile --global-batch 16 --micro-batch 8 --steps 30 --warmup-steps 10
+# --8<-- [end:fsdp-2gpu-naive]
+
 # --8<-- [start:fsdp-2gpu-noreshard]
 torchrun --standalone --nproc-per-node 2 snippets/ch04/train_fsdp.py --device cuda --preset 1b --dtype bf16 --compile --global-batch 16 --micro-batch 8 --steps 30 --warmup-steps 10 --no-reshard-after-forward
 # --8<-- [end:fsdp-2gpu-noreshard]

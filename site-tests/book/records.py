@@ -178,6 +178,8 @@ def write(entry: Entry, result, records_dir: Path = RECORDS_DIR, env: dict | Non
     env["overrides"] = dict(getattr(result, "overrides", None) or {})
     runs = getattr(result, "runs", None) or [
         {"exit": result.exit, "wall_s": round(result.wall_s, 2), "metrics": result.metrics}]
+    if len(runs) == 1:  # one run: its metrics are the record's metrics
+        runs = [{k: v for k, v in runs[0].items() if k != "metrics"}]
     rec = {
         "block": entry.key,
         "tier": entry.tier,
@@ -189,7 +191,7 @@ def write(entry: Entry, result, records_dir: Path = RECORDS_DIR, env: dict | Non
         "runs": runs,
         "matched": dict(getattr(result, "matched", None) or {}),
         "summary": getattr(result, "summary", None),
-        "output": result.tail(),
+        "output": result.tail(200),
         "snippets": deps.block_hashes(entry),
         "checked": checks.digest(entry, claims_for(entry) if claims is None else claims),
         "env": env,

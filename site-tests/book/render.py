@@ -100,7 +100,9 @@ class Renderer:
         rec = self._record(key)
         if not rec:
             return MISSING
-        runs = rec.get("runs") or [{"metrics": rec.get("metrics")}]
+        runs = rec.get("runs") or [{}]
+        if len(runs) == 1:
+            runs = [{"metrics": rec.get("metrics")}]
         values = [lookup(r.get("metrics") or {}, name) for r in runs]
         if not values or not all(is_number(v) for v in values):
             raise RenderError(f"record of {key} has no numeric metric {name!r} in every run")

@@ -5,7 +5,8 @@ of collective_bench.py (gloo on CPU, NCCL on GPUs). `roofline` plots the measure
 points of matmul_bench.py under their roofs: the copy bandwidth times the arithmetic
 intensity, capped by the peak compute (a datasheet value for known GPUs, or
 --peak-tflops; on CPU the best measured point). With no matching record the script
-draws empty axes with a note, so a fresh clone can always build the figures.
+draws empty axes with a note, so a fresh clone can always build the figures. Beside the
+image it writes the numbers it drew (busbw.json next to busbw.svg).
 
     python snippets/ch02/plot_records.py busbw --records site-tests/records --out runs/ch02/busbw.svg
     python snippets/ch02/plot_records.py roofline --records site-tests/records --out runs/ch02/roofline.svg
@@ -57,18 +58,21 @@ def parse_args():
 
 
 def load(folder, pattern, needs):
-    """Passing records whose block matches the glob and whose metrics hold `needs`."""
+    """Passing records in a folder whose block matches the glob and whose metrics hold `needs`."""
     found = []
     for f in sorted(Path(folder).glob("*.json")):
         try:
-            rec = json.loads(f.read_text())
+            found.append(json.loads(f.read_text()))
         except (OSError, ValueError):
             continue
-        if not isinstance(rec, dict) or not fnmatch.fnmatchcase(str(rec.get("block")), pattern):
-            continue
-        if rec.get("status") == "pass" and (rec.get("metrics") or {}).get(needs):
-            found.append(rec)
-    return found
+    return select(found, pattern, needs)
+
+
+def select(records, pattern, needs):
+    """The records (dicts) whose block matches the glob and whose metrics hold `needs`."""
+    return [rec for rec in records
+            if isinstance(rec, dict) and fnmatch.fnmatchcase(str(rec.get("block")), pattern)
+            and rec.get("status") == "pass" and (rec.get("metrics") or {}).get(needs)]
 
 
 def where(rec):
@@ -103,7 +107,8 @@ def plot_busbw(ax, records, args):
         for name, table in m["busbw_gbps"].items():
             sizes = sorted(table, key=int)
             ax.plot([int(s) for s in sizes], [table[s] for s in sizes], STYLES[i % len(STYLES)],
-                    color=COLORS.get(name, "C3"), marker=".", label=f"{name}: {who}")
+                    color=COLORS.get(name, "C3"), marker=".", label=f"{name}: {who}",
+                    gid=f"{rec['block']}|{name}")
             lines += 1
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
@@ -137,12 +142,13 @@ def plot_roofline(ax, records, args):
         ai = [p["intensity"] for p in m["points"]] + [ridge]
         xs = [min(ai) / 2, ridge, max(ai) * 2]
         roof = [min(peak, x * gbps / 1e3) for x in xs]  # attainable: min(peak, AI x bandwidth)
-        ax.plot(xs, roof, color=color,
+        ax.plot(xs, roof, color=color, gid=f"{rec['block']}|roof",
                 label=f"{where(rec)[0]} roof: {gbps:.0f} GB/s copy, {peak:.3g} TFLOP/s")
         for j, dtype in enumerate(dict.fromkeys(p["dtype"] for p in m["points"])):
             pts = [p for p in m["points"] if p["dtype"] == dtype]
             ax.scatter([p["intensity"] for p in pts], [p["tflops"] for p in pts], color=color,
-                       marker="os^Dv"[j % 5], s=18, label=f"{dtype} matmuls")
+                       marker="os^Dv"[j % 5], s=18, label=f"{dtype} matmuls",
+                       gid=f"{rec['block']}|{dtype}")
         notes.append(note)
         lines += 1
     ax.set_xscale("log")
@@ -152,6 +158,17 @@ def plot_roofline(ax, records, args):
     ax.set_title("Roofline" + ("\n" + "; ".join(notes) if notes else ""), fontsize=9)
     return lines
 # --8<-- [end:roofline]
+
+
+def drawn(ax):
+    """The series the axes hold, by the gid each was drawn with: what the image shows."""
+    series = [{"gid": ln.get_gid(), "x": ln.get_xdata().tolist(), "y": ln.get_ydata().tolist()}
+              for ln in ax.get_lines() if ln.get_gid()]
+    for c in ax.collections:
+        if c.get_gid():
+            xy = c.get_offsets().tolist()
+            series.append({"gid": c.get_gid(), "x": [p[0] for p in xy], "y": [p[1] for p in xy]})
+    return series
 
 
 def main():
@@ -172,6 +189,8 @@ def main():
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, bbox_inches="tight", metadata={"Date": None} if out.suffix == ".svg" else None)
+    data = {"figure": args.figure, "records": [r["block"] for r in records], "series": drawn(ax)}
+    out.with_suffix(".json").write_text(json.dumps(data, indent=1) + "\n")
     print(f"{out}: {len(records)} record(s) matching {args.block!r}, {lines} line(s)")
     print(json.dumps({"figure": str(out), "records": len(records), "lines": lines}))
 

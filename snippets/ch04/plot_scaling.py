@@ -108,8 +108,8 @@ def main():
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out)
     # What the image shows, bar by bar: the bars' own widths, under the gid each was drawn with.
-    series = [{"gid": p.get_gid(), "value": p.get_width()} for ax in (left, right) for p in ax.patches
-              if p.get_gid() and p.get_width()]
+    series = [{"gid": p.get_gid(), "value": p.get_width()}
+              for ax in (left, right) for p in ax.patches if p.get_gid() and p.get_width()]
     data = {"figure": "scaling", "records": sorted(set(used)), "series": series}
     out.with_suffix(".json").write_text(json.dumps(data, indent=1) + "\n")
     print(f"{out}: {measured} record(s) of {len(rows)} runs")

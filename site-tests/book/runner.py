@@ -263,9 +263,12 @@ def check(entry: Entry, res: Result, workdir: Path) -> list[str]:
     return failures
 
 
-def run_once(entry: Entry, workdir: Path) -> Result:
-    path, section = parse_ref(entry.key)
-    text = section_text(path, section)
+def block_text(entry: Entry) -> str:
+    return section_text(*parse_ref(entry.key))
+
+
+def run_once(entry: Entry, workdir: Path, text: str | None = None) -> Result:
+    text = block_text(entry) if text is None else text
     res, survivors = run_text(text, workdir, entry.timeout)
     res.metrics = last_json(res.output)
     res.summary = summary_line(res.output)
@@ -276,7 +279,7 @@ def run_once(entry: Entry, workdir: Path) -> Result:
     return res
 
 
-def run_block(entry: Entry, workdir: Path) -> Result:
+def run_block(entry: Entry, workdir: Path, text: str | None = None) -> Result:
     """Run a block `repeat` times in the same folder; every run must pass.
 
     The result is the last run's, with every run's metrics and wall time in `runs` and
@@ -285,7 +288,7 @@ def run_block(entry: Entry, workdir: Path) -> Result:
     runs: list[dict] = []
     res = None
     for i in range(entry.repeat):
-        res = run_once(entry, workdir)
+        res = run_once(entry, workdir, text)
         runs.append({"exit": res.exit, "wall_s": round(res.wall_s, 2), "metrics": res.metrics})
         if res.failures:
             if entry.repeat > 1:

@@ -126,6 +126,16 @@ def on_files(files, config):
     return files
 
 
+_MERMAID_SCRIPT = re.compile(r'<script src="[^"]*assets/javascripts/mermaid\.min\.js"></script>\s*')
+
+
+def on_post_page(output, page, config):
+    # The site's own Mermaid (3.5 MB) is loaded only by pages that have a diagram.
+    if 'class="mermaid"' not in output:
+        output = _MERMAID_SCRIPT.sub("", output)
+    return output
+
+
 # Text a page must not show: a macro that was not rendered.
 _UNRENDERED = re.compile(r"\{\{|\}\}")
 # Scripts, styles, code and diagrams may hold `{{` of their own (a Helm template, a

@@ -27,7 +27,7 @@ from . import records
 from .checks import is_number, lookup
 from .display import for_page
 from .fences import FENCE_RE, INCLUDE_RE, MACRO_RE, closing_fence  # noqa: F401  (imported from here)
-from .registry import NOTED_TIERS, RECORDS_DIR, Entry
+from .registry import NOTED_TIERS, RECORDS_DIR, SHELL_LANGS, Entry
 from .runner import RECORDED_PREFIXES
 
 MACROS = ("metric", "spread", "env", "verified", "output", "ratio")
@@ -177,8 +177,9 @@ class Renderer:
                 while j < len(lines) and not close.match(lines[j]):
                     j += 1
                 body = lines[i + 1 : j]
-                out.extend(lines[i : j + 1])
                 refs = [INCLUDE_RE.match(b).group(1) for b in body if INCLUDE_RE.match(b)]
+                out.append(self._fence_header(line, fm, refs))
+                out.extend(lines[i + 1 : j + 1])
                 noted = [r for r in refs if r in self.entries
                          and (self.entries[r].gpus or self.entries[r].tier in NOTED_TIERS)]
                 if noted:
@@ -190,6 +191,20 @@ class Renderer:
             out.append(MACRO_RE.sub(lambda m, indent=indent: self._macro(m, indent), line))
             i += 1
         return "\n".join(out) + ("\n" if markdown.endswith("\n") else "")
+
+    def _fence_header(self, line: str, fm: re.Match, refs: list[str]) -> str:
+        """A whole shell script shown as a listing gets no copy button (`.no-copy`): it is
+        read, not pasted into a terminal."""
+        header = fm["header"].strip()
+        lang = re.sub(r"^\{\s*\.?", "", header).split()[0].strip("{}.") if header else ""
+        script = any(r in self.entries and self.entries[r].listing and ":" not in r for r in refs)
+        if not (script and lang in SHELL_LANGS) or "no-copy" in header:
+            return line
+        if header.startswith("{"):
+            new = header[:-1].rstrip() + " .no-copy }"
+        else:
+            new = f"{{ .{header} .no-copy }}"
+        return f"{fm['indent']}{fm['fence']} {new}"
 
     def _verified_line(self, key: str) -> str:
         e = self.entries[key]

@@ -13,15 +13,18 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 # Material 9.8 prints a notice about its successor at every build; the book knows.
 export NO_MKDOCS_2_WARNING := 1
+# The browser tests drive Debian's Chromium.
+CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: help setup setup-docs setup-test serve build test test-gpu publish-check lint clean
+.PHONY: help setup setup-docs setup-test setup-browser serve build test test-gpu publish-check lint clean
 
 help:
 	@echo "make serve          build the book and serve it on http://$(HOST):$(PORT)"
 	@echo "make test           site checks and the CPU tier of every block"
 	@echo "make test-gpu       the GPU tier on this machine's GPUs; writes site-tests/records/"
-	@echo "make publish-check  fail if any GPU-tier block lacks a fresh record"
-	@echo "make build          build the site into site/"
+	@echo "make publish-check  build the site as for publishing: fail on any block without a fresh record,"
+	@echo "                    a figure drawn from a stale one, an unrendered macro, a claim that fails"
+	@echo "make build          build the site into site/ (warns about blocks without a fresh record)"
 	@echo "make lint           ruff on snippets/ and site-tests/, prose lint on docs/"
 	@echo "make clean          remove the environment, the built site and runs/"
 
@@ -42,13 +45,24 @@ setup: setup-test
 setup-docs: $(VENV)/.docs
 setup-test: $(VENV)/.test
 
+# Debian's Chromium for the browser tests, installed with apt when it is missing.
+setup-browser:
+	@if [ ! -x "$(CHROMIUM)" ]; then \
+		if [ "$$(id -u)" != 0 ]; then \
+			echo "error: $(CHROMIUM) is missing; install Debian's chromium (sudo apt-get install chromium)" >&2; \
+			exit 1; \
+		fi; \
+		echo "installing chromium with apt-get"; \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
+	fi
+
 serve: setup-docs
 	$(VENV)/bin/mkdocs serve --strict --dev-addr $(HOST):$(PORT)
 
 build: setup-docs
 	$(VENV)/bin/mkdocs build --strict --site-dir site
 
-test: setup-test
+test: setup-test setup-browser
 	$(PY) -m pytest site-tests
 	$(PY) site-tests/records.py report
 
@@ -56,6 +70,8 @@ test-gpu:
 	$(GPU_PYTHON) site-tests/run_gpu_tier.py $(if $(BLOCKS),--only $(BLOCKS))
 
 publish-check: setup-docs
+	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	BOOK_PUBLISH=1 $(VENV)/bin/mkdocs build --strict --site-dir "$$tmp" && \
 	$(PY) site-tests/records.py check
 
 lint: setup-test

@@ -207,14 +207,15 @@ def _read_all(proc: subprocess.Popen, deadline: float) -> tuple[bytes, bool]:
     return b"".join(chunks), forced
 
 
-def run_text(text: str, workdir: Path, timeout: float, grace: float = GRACE_S) -> tuple[Result, list]:
+def run_text(text: str, workdir: Path, timeout: float, grace: float = GRACE_S,
+             prologue: str = "set -eo pipefail\n") -> tuple[Result, list]:
     """Run a shell block's lines with `set -e`; return the result and what it left running.
 
     The survivors are (pid, command line) pairs; they have been killed.
     """
     token = uuid.uuid4().hex
     env = block_env(workdir, token)
-    script = "set -eo pipefail\n" + text + "\n"
+    script = prologue + text + "\n"
     with tempfile.TemporaryDirectory(prefix="book-launch-") as tmp:
         report = Path(tmp) / "report.json"
         start = time.monotonic()

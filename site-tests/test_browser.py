@@ -8,10 +8,12 @@ Screenshots go to runs/screenshots/.
 from __future__ import annotations
 
 import functools
+import html
 import http.server
 import re
 import shutil
 import threading
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -94,14 +96,45 @@ def _ids(site: Path, rel: str) -> set[str]:
     return set(re.findall(r'\s(?:id|name)="([^"]+)"', text))
 
 
-def test_every_page_loads_cleanly_with_no_broken_internal_link(browser, site_url, built_site):
+@dataclass
+class Visit:
+    """One page as the browser loaded it, and what trying its copy buttons gave."""
+    errors: list[str] = field(default_factory=list)
+    hrefs: list[str] = field(default_factory=list)
+    copy_problems: list[str] = field(default_factory=list)
+    copied: int = 0
+
+
+@pytest.fixture(scope="module")
+def visits(browser, site_url, built_site, inventory, entries) -> dict[str, Visit]:
+    """Every page loaded once, in one tab: its console errors, failed requests and links,
+    then its copy buttons clicked one by one."""
+    site, _ = built_site
+    out: dict[str, Visit] = {}
+    page = browser.new_page()
+    current: list[Visit] = [Visit()]
+    page.on("console", lambda m: current[0].errors.append(f"console {m.type}: {m.text}")
+            if m.type == "error" else None)
+    page.on("pageerror", lambda e: current[0].errors.append(f"page error: {e}"))
+    page.on("requestfailed", lambda r: current[0].errors.append(f"request failed: {r.url}"))
+    try:
+        for rel in _html_pages(site):
+            current[0] = out[rel] = Visit()
+            page.goto(site_url + rel, wait_until="load")
+            page.wait_for_load_state("networkidle")
+            out[rel].hrefs = page.eval_on_selector_all("a[href]", "els => els.map(e => e.href)")
+            _try_copy_buttons(page, rel, out[rel], inventory, entries)
+    finally:
+        page.close()
+    return out
+
+
+def test_every_page_loads_cleanly_with_no_broken_internal_link(visits, site_url, built_site):
     site, _ = built_site
     problems, ids = [], {}
-    for rel in _html_pages(site):
-        errors: list[str] = []
-        page = _open(browser, site_url + rel, errors)
-        problems += [f"/{rel}: {e}" for e in errors]
-        for href in page.eval_on_selector_all("a[href]", "els => els.map(e => e.href)"):
+    for rel, visit in visits.items():
+        problems += [f"/{rel}: {e}" for e in visit.errors]
+        for href in visit.hrefs:
             url = urlparse(href)
             if not href.startswith(site_url):
                 continue
@@ -112,7 +145,7 @@ def test_every_page_loads_cleanly_with_no_broken_internal_link(browser, site_url
             elif url.fragment and target.endswith(".html"):
                 if url.fragment not in ids.setdefault(target, _ids(site, target)):
                     problems.append(f"/{rel}: link to {href}: no anchor #{url.fragment}")
-        page.close()
+    assert len(visits) > 5, f"only {len(visits)} pages found"
     assert not problems, "\n".join(problems)
 
 
@@ -126,8 +159,9 @@ def test_search_finds_every_chapter(browser, site_url, built_site):
         title = re.search(r"<h1[^>]*>(.*?)</h1>", (site / rel / "index.html").read_text(), re.S).group(1)
         query = re.sub(r"<[^>]+>|^\s*\d+\.\s*", "", title).strip()
         page.click("input.md-search__input")
-        page.fill("input.md-search__input", "")
-        page.keyboard.type(query)  # Material searches on key presses, as a reader types
+        # Material searches on key presses: fill all but the last character, then type it.
+        page.fill("input.md-search__input", query[:-1])
+        page.keyboard.type(query[-1])
         page.wait_for_selector(".md-search-result__item", timeout=10000)
         links = page.eval_on_selector_all(".md-search-result__item a", "els => els.map(e => e.href)")
         if not any(f"/{rel}" in href for href in links):
@@ -204,55 +238,60 @@ el => {
 """
 
 
-def test_copy_buttons_copy_exactly_the_commands(browser, site_url, inventory, entries):
+def _try_copy_buttons(page, rel: str, visit: Visit, inventory, entries) -> None:
+    """Click each shell block's copy button as a reader would; note what is wrong."""
+    page_name = "index.md" if rel == "" else rel.rstrip("/") + ".md"
+    blocks = _authored_shell_blocks(inventory, page_name)
+    if not blocks:
+        return
+    divs = [d for d in page.query_selector_all(CODE_BLOCKS)
+            if "recorded-output" not in (d.get_attribute("class") or "")]
+    if len(divs) != len(blocks):
+        visit.copy_problems.append(
+            f"{page_name}: {len(divs)} shell blocks in the browser, {len(blocks)} on the page")
+        return
+    for div, block in zip(divs, blocks, strict=True):
+        e = entries.get(block.ref)
+        button = div.query_selector("button.md-code__button[data-md-type=copy], button.md-clipboard")
+        if e is not None and e.listing and ":" not in block.ref:
+            if button is not None:
+                visit.copy_problems.append(f"{block.where}: the script {block.ref} has a copy button")
+            continue
+        if button is None:
+            visit.copy_problems.append(f"{block.where}: {block.ref} has no copy button")
+            continue
+        div.evaluate(SHOW_JS)
+        page.evaluate("navigator.clipboard.writeText('')")
+        div.hover()
+        button.click()
+        page.wait_for_function("navigator.clipboard.readText().then(t => t.length > 0)", timeout=5000)
+        copied = page.evaluate("navigator.clipboard.readText()")
+        want = section_text(*parse_ref(block.ref)).strip("\n")
+        if copied.rstrip("\n") != want or copied.count("\n") > want.count("\n") + 1:
+            visit.copy_problems.append(f"{block.where}: copying {block.ref} gave {copied!r}, not {want!r}")
+        visit.copied += 1
+
+
+def test_copy_buttons_copy_exactly_the_commands(visits):
     """A command block's copy button puts its commands on the clipboard, one per line, nothing else;
     a whole script shown as a listing has no copy button."""
-    problems, checked = [], 0
-    for page_name in sorted({b.page for b in inventory.blocks}):
-        blocks = _authored_shell_blocks(inventory, page_name)
-        if not blocks:
-            continue
-        rel = "" if page_name == "index.md" else page_name.removesuffix(".md") + "/"
-        page = _open(browser, site_url + rel)
-        divs = page.query_selector_all(CODE_BLOCKS)
-        divs = [d for d in divs if "recorded-output" not in (d.get_attribute("class") or "")]
-        if len(divs) != len(blocks):
-            problems.append(f"{page_name}: {len(divs)} shell blocks in the browser, {len(blocks)} on the page")
-            page.close()
-            continue
-        for div, block in zip(divs, blocks, strict=True):
-            e = entries.get(block.ref)
-            button = div.query_selector("button.md-code__button[data-md-type=copy], button.md-clipboard")
-            if e is not None and e.listing and ":" not in block.ref:
-                if button is not None:
-                    problems.append(f"{block.where}: the script {block.ref} has a copy button")
-                continue
-            if button is None:
-                problems.append(f"{block.where}: {block.ref} has no copy button")
-                continue
-            div.evaluate(SHOW_JS)
-            page.evaluate("navigator.clipboard.writeText('')")
-            div.hover()
-            button.click()
-            page.wait_for_function("navigator.clipboard.readText().then(t => t.length > 0)", timeout=5000)
-            copied = page.evaluate("navigator.clipboard.readText()")
-            want = section_text(*parse_ref(block.ref)).strip("\n")
-            if copied.rstrip("\n") != want or copied.count("\n") > want.count("\n") + 1:
-                problems.append(f"{block.where}: copying {block.ref} gave {copied!r}, not {want!r}")
-            checked += 1
-        page.close()
-    assert checked, "no copy button was tried"
+    assert sum(v.copied for v in visits.values()), "no copy button was tried"
+    problems = [p for v in visits.values() for p in v.copy_problems]
     assert not problems, "\n".join(problems)
 
 
-SHELL_TEXT_JS = f"""
-() => [...document.querySelectorAll({CODE_BLOCKS!r})]
-  .filter(d => !d.classList.contains('recorded-output'))
-  .map(d => d.querySelector('pre > code').textContent)
-"""
+_LANGS = "|".join(sorted(SHELL_LANGS))
+_SHELL_DIV = re.compile(
+    r'<div class="language-(?:' + _LANGS + r')(?P<classes>[^"]*)"><pre>.*?<code>(?P<code>.*?)</code></pre>', re.S)
 
 
-def test_every_shell_line_of_the_built_pages_runs_in_page_order(browser, site_url, built_site, entries):
+def shell_texts(html_text: str) -> list[str]:
+    """The text of each shell block of a built page, in page order, as the page shows it."""
+    return [html.unescape(re.sub(r"<[^>]+>", "", m["code"])) for m in _SHELL_DIV.finditer(html_text)
+            if "recorded-output" not in m["classes"]]
+
+
+def test_every_shell_line_of_the_built_pages_runs_in_page_order(built_site, entries):
     """The commands as the built HTML shows them: each page's cpu lines ran (here, or by the
     block runner when the text is exactly what it ran) and passed; the rest are registered
     as GPU, multi-node, cluster, external or expected to fail."""
@@ -260,9 +299,7 @@ def test_every_shell_line_of_the_built_pages_runs_in_page_order(browser, site_ur
     by_text = shell_lines._by_text(entries)
     failures, summary = [], []
     for rel in _html_pages(site):
-        page = _open(browser, site_url + rel)
-        texts = page.evaluate(SHELL_TEXT_JS)
-        page.close()
+        texts = shell_texts((site / rel / "index.html").read_text())
         if not texts:
             continue
         plan = shell_lines.plan_page(rel or "index", texts, entries, by_text=by_text)
@@ -271,6 +308,7 @@ def test_every_shell_line_of_the_built_pages_runs_in_page_order(browser, site_ur
         if plan.must_run:
             failures += shell_lines.run_page(plan, entries)
     print("\n".join(summary))
+    assert summary, "no shell block found in the built pages"
     assert not failures, "\n".join(failures)
 
 

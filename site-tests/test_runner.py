@@ -28,6 +28,12 @@ def _alive(pattern: str) -> list[int]:
     return pids
 
 
+@pytest.fixture(autouse=True)
+def short_grace(monkeypatch):
+    """Leftover processes get one second here instead of five."""
+    monkeypatch.setattr(runner, "GRACE_S", 1.0)
+
+
 @pytest.fixture
 def marker():
     """A sleep length no other process on the machine uses, and a clean-up of what is left."""

@@ -207,12 +207,13 @@ def _read_all(proc: subprocess.Popen, deadline: float) -> tuple[bytes, bool]:
     return b"".join(chunks), forced
 
 
-def run_text(text: str, workdir: Path, timeout: float, grace: float = GRACE_S,
+def run_text(text: str, workdir: Path, timeout: float, grace: float | None = None,
              prologue: str = "set -eo pipefail\n") -> tuple[Result, list]:
     """Run a shell block's lines with `set -e`; return the result and what it left running.
 
     The survivors are (pid, command line) pairs; they have been killed.
     """
+    grace = GRACE_S if grace is None else grace
     token = uuid.uuid4().hex
     env = block_env(workdir, token)
     script = prologue + text + "\n"

@@ -108,3 +108,7 @@ python snippets/ch03/repeat_runs.py --repeats 3 --run bucket-25 "torchrun --stan
 # --8<-- [start:comm-hooks-cpu]
 torchrun --standalone --nproc-per-node 2 snippets/ch03/comm_hooks.py
 # --8<-- [end:comm-hooks-cpu]
+
+# --8<-- [start:trace-figure]
+python snippets/ch03/plot_trace.py --records site-tests/records --out runs/ch03/ddp-step.svg
+# --8<-- [end:trace-figure]

@@ -29,7 +29,7 @@ def parse_args():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     ap.add_argument("--preset", choices=list(PRESETS), default="tiny")
-    ap.add_argument("--steps", type=int, default=30)
+    ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--micro-batch", type=int, default=4, help="sequences per rank and step")
     ap.add_argument("--rank-r", type=int, default=4, help="PowerSGD's matrix approximation rank")
     ap.add_argument("--lr", type=float, default=1e-3)

@@ -73,7 +73,7 @@ def main():
           f"({result['block_grad_mib']:.0f} MiB per block, {result['embedding_grad_mib']:.0f} MiB "
           "for the tied embedding)")
     print(f"{result['gflop_per_token']:.2f} GFLOP per token; at {args.mfu:.0%} MFU "
-          f"{result['tokens_per_s_per_gpu']:,.0f} tokens/s per GPU, {args.train_tokens:.3g} tokens "
+          f"{result['tokens_per_s_per_gpu']:,.0f} tokens/s per GPU, {args.train_tokens / 1e9:g}B tokens "
           f"in {result['days_1gpu']:.1f} days on one GPU, {result['hours_on_gpus']:.1f} hours on "
           f"{args.gpus}")
     print("buckets per step: " + ", ".join(f"{b} at {c} MiB" for c, b in result["buckets"].items()))

@@ -46,7 +46,7 @@ def parse_args():
     ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     ap.add_argument("--preset", choices=list(PRESETS), default="tiny")
     ap.add_argument("--rank-r", type=int, default=8, help="LoRA rank")
-    ap.add_argument("--steps", type=int, default=30)
+    ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--micro-batch", type=int, default=4)
     ap.add_argument("--lr", type=float, default=1e-2)
     ap.add_argument("--max-norm", type=float, default=0.25, help="gradient clipping threshold")

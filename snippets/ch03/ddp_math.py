@@ -73,9 +73,9 @@ def main():
           f"({result['block_grad_mib']:.0f} MiB per block, {result['embedding_grad_mib']:.0f} MiB "
           "for the tied embedding)")
     print(f"{result['gflop_per_token']:.2f} GFLOP per token; at {args.mfu:.0%} MFU "
-          f"{result['tokens_per_s_per_gpu']:,.0f} tokens/s per GPU, {args.train_tokens / 1e9:g}B tokens "
-          f"in {result['days_1gpu']:.1f} days on one GPU, {result['hours_on_gpus']:.1f} hours on "
-          f"{args.gpus}")
+          f"{result['tokens_per_s_per_gpu']:,.0f} tokens/s per GPU, "
+          f"{args.train_tokens / 1e9:g}B tokens in {result['days_1gpu']:.1f} days on one GPU, "
+          f"{result['hours_on_gpus']:.1f} hours on {args.gpus}")
     print("buckets per step: " + ", ".join(f"{b} at {c} MiB" for c, b in result["buckets"].items()))
     print(f"state {result['state_gb']:.1f} GB, checkpoint {result['checkpoint_gb']:.1f} GB, "
           f"AdamW step reads and writes {result['adamw_traffic_gb']:.1f} GB")

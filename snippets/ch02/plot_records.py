@@ -24,13 +24,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import FuncFormatter  # noqa: E402
 
-# Dense (no sparsity) peaks in TFLOP/s from NVIDIA's datasheets, SXM parts unless named.
-PEAK_TFLOPS = {
-    "H100 PCIe": {"bf16": 756, "fp16": 756, "tf32": 378, "fp32": 51},
-    "H100": {"bf16": 989, "fp16": 989, "tf32": 495, "fp32": 67},
-    "H200": {"bf16": 989, "fp16": 989, "tf32": 495, "fp32": 67},
-    "A100": {"bf16": 312, "fp16": 312, "tf32": 156, "fp32": 19.5},
-}
+# The compute roofs are the calculator's table of dense datasheet peaks (aicluster.hardware).
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from aicluster.hardware import lookup  # noqa: E402
+
 COLORS = {"all_reduce": "C0", "all_gather": "C1", "reduce_scatter": "C2"}
 STYLES = ["-", "--", ":", "-."]
 
@@ -119,17 +116,24 @@ def plot_busbw(ax, records, args):
     return lines
 
 
-# --8<-- [start:roofline]
 def roof_for(rec, peak_flag):
     """Compute roof in TFLOP/s for a record's headline dtype, and where it came from."""
     m, (gpu, _) = rec["metrics"], where(rec)
     if peak_flag:
         return peak_flag, f"{peak_flag:g} TFLOP/s from --peak-tflops"
-    for name, peaks in PEAK_TFLOPS.items():
-        if name in gpu and m.get("dtype") in peaks:
-            return peaks[m["dtype"]], f"{gpu}: datasheet {peaks[m['dtype']]:g} TFLOP/s {m['dtype']}"
     best = max(p["tflops"] for p in m["points"])
-    return best, f"{gpu}: flat roof = best measured point"
+    if gpu == "CPU":
+        return best, "CPU: flat roof = best measured point"
+    try:
+        peaks = lookup(gpu).tflops
+    except ValueError:
+        # A GPU the table does not know (an H100 PCIe, say) must not borrow another's peak.
+        print(f"warning: no datasheet peak for {gpu!r}; its roof is its best measured point "
+              "(pass --peak-tflops)", file=sys.stderr)
+        return best, f"{gpu}: flat roof = best measured point"
+    if m.get("dtype") not in peaks:
+        return best, f"{gpu}: flat roof = best measured point"
+    return peaks[m["dtype"]], f"{gpu}: datasheet {peaks[m['dtype']]:g} TFLOP/s {m['dtype']}"
 
 
 def plot_roofline(ax, records, args):
@@ -157,7 +161,6 @@ def plot_roofline(ax, records, args):
     ax.set_ylabel("TFLOP/s")
     ax.set_title("Roofline" + ("\n" + "; ".join(notes) if notes else ""), fontsize=9)
     return lines
-# --8<-- [end:roofline]
 
 
 def drawn(ax):

@@ -126,6 +126,7 @@ def check(docs):
         if d.namespace not in levels and d.namespace:
             problems.append(f"{where}: metadata.namespace: no Namespace {d.namespace}")
 
+        # --8<-- [start:nnodes]
         # torchrun: one agent per pod, one process per GPU, the rendezvous on the first pod.
         for i, c in enumerate(spec.get("containers", [])):
             run = torchrun(c)
@@ -151,6 +152,7 @@ def check(docs):
             if endpoint and w.hostname0 and endpoint.rsplit(":", 1)[0] != w.hostname0:
                 problems.append(f"{here}: torchrun --rdzv-endpoint {endpoint}: the first pod is "
                                 f"{w.hostname0}")
+        # --8<-- [end:nnodes]
         if d.kind == "TrainJob":
             node = next(c for c in spec["containers"] if c["name"] == "node")
             npn = w.extra.get("numProcPerNode")

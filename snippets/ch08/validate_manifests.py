@@ -26,6 +26,7 @@ K8S_DEFS = "https://kubernetes.io/api/_definitions.json"
 OBJECT_META = {"$ref": K8S_DEFS + "#/$defs/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"}
 
 
+# --8<-- [start:strict]
 def strict(node, cel):
     """A CRD's OpenAPI schema as strict JSON Schema: what the API server prunes, we reject."""
     if isinstance(node, list):
@@ -44,6 +45,7 @@ def strict(node, cel):
         if key == "metadata" and sub.get("type") == "object" and "properties" not in sub:
             out["properties"][key] = OBJECT_META
     return out
+# --8<-- [end:strict]
 
 
 def describe(path, message):

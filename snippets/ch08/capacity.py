@@ -56,7 +56,8 @@ def main():
         r = [x / unit for x in r] + [(free[k] - pod.get(k, 0)) / unit]
         rows[k] = r
         name = k + (" (GiB)" if unit == GiB else "")
-        print(f"{name:15}" + "".join(f"{x:>{w}.0f}" for x, w in zip(r, (6, 10, 8, 10, 9, 6))))
+        widths = (6, 10, 8, 10, 9, 6)
+        print(f"{name:15}" + "".join(f"{x:>{w}.0f}" for x, w in zip(r, widths, strict=True)))
     gpus = NODE["nvidia.com/gpu"]
     shm = next(quantity(v["emptyDir"]["sizeLimit"]) for v in job.template["spec"]["volumes"]
                if v["name"] == "dshm")

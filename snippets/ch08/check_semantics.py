@@ -24,7 +24,8 @@ BASELINE_CAPS = {"AUDIT_WRITE", "CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KI
 
 def tolerates(tolerations, taint):
     for t in tolerations:
-        key_ok = t.get("key") == taint["key"] or (not t.get("key") and t.get("operator") == "Exists")
+        wildcard = not t.get("key") and t.get("operator") == "Exists"
+        key_ok = t.get("key") == taint["key"] or wildcard
         value_ok = t.get("operator") == "Exists" or t.get("value") == taint.get("value")
         if key_ok and value_ok and t.get("effect") in (None, "", taint["effect"]):
             return True
@@ -53,7 +54,8 @@ def pod_security(spec, level, at):
         added = set(csc.get("capabilities", {}).get("add", []))
         allowed = BASELINE_CAPS if level == "baseline" else {"NET_BIND_SERVICE"}
         if added - allowed:
-            out.append(f"{where}.capabilities.add: {sorted(added - allowed)} not allowed at {level}")
+            out.append(f"{where}.capabilities.add: {sorted(added - allowed)} not allowed "
+                       f"at {level}")
         if level != "restricted":
             continue
         if csc.get("allowPrivilegeEscalation") is not False:
@@ -90,13 +92,13 @@ def check(docs):
     for w in loads:
         d, spec, at = w.doc, w.template["spec"], w.at or "(pod)"
         where = d.where()
-        labels = w.template.get("metadata", {}).get("labels", {})
         need = pod_requests(spec)
         # The node shape: every pod must fit on one node, with room for the node's agents.
         for res, amount in need.items():
             if res in free and amount > free[res]:
                 problems.append(f"{where}: {at}.spec.containers: requests {res} {amount:g}, "
-                                f"more than the {free[res]:g} a node of capacity.py leaves for pods")
+                                f"more than the {free[res]:g} a node of capacity.py leaves "
+                                f"for pods")
             elif res not in free and res not in ("ephemeral-storage",):
                 problems.append(f"{where}: {at}.spec.containers: requests {res}, which the "
                                 f"node shape in capacity.py does not have")
@@ -104,7 +106,8 @@ def check(docs):
             req, lim = gpus(c, "requests"), gpus(c, "limits")
             if req and lim and req != lim:
                 problems.append(f"{where}: {at}.spec.containers[{i}].resources: nvidia.com/gpu "
-                                f"requests {req} but limits {lim}; extended resources need both equal")
+                                f"requests {req} but limits {lim}; extended resources need "
+                                f"both equal")
         untolerated = set()
         if need.get("nvidia.com/gpu"):
             for taint in capacity.TAINTS:
@@ -140,7 +143,8 @@ def check(docs):
                     problems.append(f"{where}: spec.completionMode: a torchrun Job must be Indexed")
                 if js.get("completions") != js.get("parallelism"):
                     problems.append(f"{where}: spec.completions: {js.get('completions')} but "
-                                    f"spec.parallelism {js.get('parallelism')}; all pods run at once")
+                                    f"spec.parallelism {js.get('parallelism')}; all pods run "
+                                    f"at once")
             if "--nnodes" in flags and int(flags["--nnodes"].split(":")[-1]) != w.pods:
                 problems.append(f"{where}: {'spec.parallelism' if d.kind == 'Job' else at}: "
                                 f"{w.pods} pods but torchrun --nnodes {flags['--nnodes']}")
@@ -173,8 +177,8 @@ def check(docs):
             lq = next((q for q in by_kind.get("LocalQueue", []) if q.name == qname
                        and q.namespace == d.namespace), None)
             if lq is None:
-                problems.append(f"{where}: metadata.labels.kueue.x-k8s.io/queue-name: no LocalQueue "
-                                f"{qname} in namespace {d.namespace}")
+                problems.append(f"{where}: metadata.labels.kueue.x-k8s.io/queue-name: no "
+                                f"LocalQueue {qname} in namespace {d.namespace}")
                 continue
             cq_name = lq.obj["spec"].get("clusterQueue")
             cq = queues.get(cq_name)
@@ -196,7 +200,8 @@ def check(docs):
                                     f"{sorted(missing)}: Kueue would never admit it")
                 for fl in group["flavors"]:
                     if fl["name"] not in flavors:
-                        problems.append(f"ClusterQueue {cq_name}: flavor {fl['name']} does not exist")
+                        problems.append(f"ClusterQueue {cq_name}: flavor {fl['name']} does "
+                                        f"not exist")
                         continue
                     for taint in flavors[fl["name"]].get("nodeTaints", []):
                         if taint["key"] not in untolerated and \
@@ -232,8 +237,8 @@ def main():
     docs = load(args.paths)
     problems, loads = check(docs)
     for w in loads:
-        print(f"{w.doc.where()}: {w.pods} pod(s) of {pod_requests(w.template['spec']).get('nvidia.com/gpu', 0):g}"
-              f" GPU(s)")
+        per_pod = pod_requests(w.template["spec"]).get("nvidia.com/gpu", 0)
+        print(f"{w.doc.where()}: {w.pods} pod(s) of {per_pod:g} GPU(s)")
     for p in problems:
         print(f"error: {p}", file=sys.stderr, flush=True)
     print(f"{len(docs)} objects, {len(loads)} workloads: {len(problems)} problem(s)")

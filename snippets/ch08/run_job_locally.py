@@ -6,7 +6,8 @@ the rendezvous endpoint becomes 127.0.0.1, container paths become local ones (--
 the flags that need GPUs get their CPU values; everything else is the manifest's own.
 With --same-as, the command must first equal a command of an earlier chapter.
 
-    python snippets/ch08/run_job_locally.py snippets/ch08/train-job.yaml --map /opt/book=snippets --map /ckpt=runs/ch08/pvc
+    python snippets/ch08/run_job_locally.py snippets/ch08/train-job.yaml \
+        --map /opt/book=snippets --map /ckpt=runs/ch08/pvc
 """
 
 import argparse
@@ -216,7 +217,8 @@ def main():
             out.close()
     summary, seen = None, set()
     for name, _, p in procs:
-        print(f"--- pod {name} (JOB_COMPLETION_INDEX={name.rsplit('-', 1)[1]}), exit {p.returncode}")
+        index = name.rsplit("-", 1)[1]
+        print(f"--- pod {name} (JOB_COMPLETION_INDEX={index}), exit {p.returncode}")
         for line in (logs / f"{name}.log").read_text().splitlines():
             # Keep the trainer's lines, each error's last line, and a warning once.
             glog = re.match(r"^\[?[IWE]\d{4} [\d:.]+\s+\d*\s*\S+\] ?(.*)", line)
@@ -224,9 +226,9 @@ def main():
                 summary = json.loads(line)
             elif line.startswith("[rank"):
                 if re.match(r"^\[rank\d+\]: \w+(Error|Exception)", line):
-                    print(line)
+                    print(re.sub(r"\. .*", ".", line))  # its first sentence
             elif glog:
-                msg = glog.group(1)
+                msg = re.sub(r" \(pid: \d+\) of binary: .*", "", glog.group(1))
                 if (line.lstrip("[").startswith("E") or "Warning" in msg) and msg not in seen:
                     seen.add(msg)
                     print(msg)

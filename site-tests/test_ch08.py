@@ -12,9 +12,9 @@ import sys
 
 import pytest
 import yaml
-from test_bad_input import _assert_one_line_error
 
 from book.registry import REPO
+from test_bad_input import _assert_one_line_error
 
 CH08 = REPO / "snippets" / "ch08"
 VALIDATE = str(CH08 / "validate_manifests.py")

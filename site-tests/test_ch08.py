@@ -91,7 +91,7 @@ SCHEMA_CASES = [
      lambda js: js.update(apiVersion="jobset.x-k8s.io/v1alpha1"),
      r"jobset-fsdp\.yaml: JobSet llm-train/fsdp: apiVersion: jobset\.x-k8s\.io/v1alpha1 is "
      r"not served; the JobSet schema has v1alpha2$"),
-    ("kueue-v1beta1", "kueue.yaml", 1, lambda cq: cq.update(apiVersion="kueue.x-k8s.io/v1beta1"),
+    ("kueue-v1beta1", "kueue.yaml", 2, lambda cq: cq.update(apiVersion="kueue.x-k8s.io/v1beta1"),
      r"kueue\.yaml: ClusterQueue llm-train: apiVersion: kueue\.x-k8s\.io/v1beta1 is not served"),
     ("custom-resource-without-schema", "gpu-alerts.yaml", 0,
      lambda r: r.update(apiVersion="monitoring.example.com/v1"),
@@ -101,6 +101,16 @@ SCHEMA_CASES = [
      lambda tj: tj["spec"]["trainer"].update(numProcPerNode="eight"),
      r"trainjob\.yaml: TrainJob llm-train/ddp: spec\.trainer\.numProcPerNode: 'eight' is not "
      r"of type 'integer'$"),
+    ("flavor-misspelled-topology", "kueue.yaml", 1,
+     lambda f: f["spec"].update(topology=f["spec"].pop("topologyName")),
+     r"kueue\.yaml: ResourceFlavor h200-x8: spec: unknown field 'topology'$"),
+    ("lws-misplaced-size", "lws-serving.yaml", 1,
+     lambda lws: lws["spec"].update(size=lws["spec"]["leaderWorkerTemplate"].pop("size")),
+     r"lws-serving\.yaml: LeaderWorkerSet llm-serve/vllm: spec: unknown field 'size'$"),
+    ("dra-count-outside-exactly", "gpu-dra.yaml", 0,
+     lambda t: t["spec"]["spec"]["devices"]["requests"][0].update(count=1),
+     r"gpu-dra\.yaml: ResourceClaimTemplate llm-train/one-h200: "
+     r"spec\.spec\.devices\.requests\.0: unknown field 'count'$"),
 ]
 
 
@@ -126,8 +136,14 @@ SEMANTIC_CASES = [
      r"train-job\.yaml: Job llm-train/ddp: spec\.completions: 4 but spec\.parallelism 2"),
     ("gpu-without-toleration", "train-job.yaml", 1, lambda j: pod(j).pop("tolerations"),
      r"train-job\.yaml: Job llm-train/ddp: spec\.template\.spec\.tolerations: requests "
-     r"nvidia\.com/gpu but does not tolerate the GPU nodes' taint "
-     r"nvidia\.com/gpu=present:NoSchedule$"),
+     r"GPUs but does not tolerate the GPU nodes' taint nvidia\.com/gpu=present:NoSchedule$"),
+    ("dra-pod-without-toleration", "gpu-dra.yaml", 1, lambda p: p["spec"].pop("tolerations"),
+     r"gpu-dra\.yaml: Pod llm-train/gpu-smoke-test-dra: \(pod\)\.spec\.tolerations: requests "
+     r"GPUs but does not tolerate"),
+    ("dra-template-missing", "gpu-dra.yaml", 1,
+     lambda p: p["spec"]["resourceClaims"][0].update(resourceClaimTemplateName="one-h100"),
+     r"gpu-dra\.yaml: Pod llm-train/gpu-smoke-test-dra: \(pod\)\.spec\.resourceClaims: no "
+     r"ResourceClaimTemplate one-h100 in namespace llm-train$"),
     ("nproc-vs-gpus", "train-job.yaml", 1,
      lambda j: _args(j, "--nproc-per-node=8", "--nproc-per-node=4"),
      r"spec\.template\.spec\.containers\[0\]: torchrun --nproc-per-node 4 but the container "
@@ -146,10 +162,29 @@ SEMANTIC_CASES = [
      r"train-job\.yaml: Job llm-train/ddp: metadata\.labels\.kueue\.x-k8s\.io/queue-name: no "
      r"LocalQueue trainning in namespace llm-train$"),
     ("request-bigger-than-node", "train-job.yaml", 1,
-     lambda j: [pod(j)["containers"][0]["resources"][k].update(cpu="112")
+     lambda j: [pod(j)["containers"][0]["resources"][k].update(cpu="224")
                 for k in ("requests", "limits")],
-     r"train-job\.yaml: Job llm-train/ddp: spec\.template\.spec\.containers: requests cpu 112, "
-     r"more than the 100 a node of capacity\.py leaves for pods$"),
+     r"train-job\.yaml: Job llm-train/ddp: spec\.template\.spec\.containers: requests cpu 224, "
+     r"more than the 200 a node of capacity\.py leaves for pods$"),
+    ("topology-level-unknown", "train-job.yaml", 1,
+     lambda j: j["spec"]["template"]["metadata"]["annotations"].update(
+         {"kueue.x-k8s.io/podset-preferred-topology": "network.topology.nvidia.com/rack"}),
+     r"train-job\.yaml: Job llm-train/ddp: spec\.template\.metadata\.annotations\."
+     r"kueue\.x-k8s\.io/podset-preferred-topology: network\.topology\.nvidia\.com/rack is not a "
+     r"level of the topology of flavor h200-x8$"),
+    ("workload-priority-missing", "train-job.yaml", 1,
+     lambda j: j["metadata"]["labels"].update({"kueue.x-k8s.io/priority-class": "urgent"}),
+     r"train-job\.yaml: Job llm-train/ddp: metadata\.labels\.kueue\.x-k8s\.io/priority-class: "
+     r"no WorkloadPriorityClass urgent$"),
+    ("static-rendezvous-without-rank", "train-job-rdma.yaml", 1,
+     lambda j: pod(j)["containers"][0]["env"].pop(0),
+     r"train-job-rdma\.yaml: Job llm-train-rdma/ddp: spec\.template\.spec\.containers\[0\]\.env: "
+     r"a static rendezvous needs each pod's rank: set PET_NODE_RANK from the completion index$"),
+    ("master-addr-not-pod-0", "train-job-rdma.yaml", 1,
+     lambda j: _args(j, "--master-addr=ddp-0.ddp.llm-train-rdma.svc.cluster.local",
+                     "--master-addr=ddp-0.ddp.llm-train.svc.cluster.local"),
+     r"torchrun --master-addr ddp-0\.ddp\.llm-train\.svc\.cluster\.local: the first pod is "
+     r"ddp-0\.ddp\.llm-train-rdma\.svc\.cluster\.local$"),
     ("restricted-namespace-host-network", "train-job.yaml", 1,
      lambda j: pod(j).update(hostNetwork=True),
      r"train-job\.yaml: Job llm-train/ddp: spec\.template\.spec\.hostNetwork: not allowed at "
@@ -173,6 +208,61 @@ def test_semantic_mistake_is_one_error_naming_file_and_field(manifests, name, in
     d, edit = manifests
     edit(name, index, change)
     _assert_one_line_error(run(SEMANTICS, d), r"^error: .*" + pattern)
+
+
+def test_an_rdma_resource_no_plugin_declares_fails_every_pod_that_asks_for_it(manifests):
+    d, edit = manifests
+    edit("rdma-shared-device-plugin.yaml", 0, lambda cm: cm["data"].update(
+        {"config.json": cm["data"]["config.json"].replace("hca_shared_devices_a", "hca_b")}))
+    proc = run(SEMANTICS, d)
+    assert proc.returncode != 0
+    lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("error: ")]
+    assert len(lines) == 2, proc.stderr
+    for name in ("fabric-test.yaml: Job llm-train-rdma/fabric-test", "train-job-rdma.yaml: Job "
+                 "llm-train-rdma/ddp"):
+        assert any(name in ln and "requests rdma/hca_shared_devices_a, which no rdma-devices "
+                   "ConfigMap of the RDMA shared device plugin declares" in ln for ln in lines)
+
+
+def _differences(a, b, at=""):
+    """Dotted paths where two pod templates differ; a container is compared field by field."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        out = set()
+        for k in set(a) | set(b):
+            out |= _differences(a.get(k), b.get(k), f"{at}.{k}" if at else k)
+        return out
+    if at == "spec.containers" and a and b:
+        return {f"container.{p}" for p in _differences(a[0], b[0])}
+    return set() if a == b else {at}
+
+
+def _docs(name):
+    return [d for d in yaml.safe_load_all((CH08 / name).read_text()) if d]
+
+
+@pytest.mark.parametrize("name, find, expected", [
+    ("jobset-fsdp.yaml",
+     lambda docs: docs[0]["spec"]["replicatedJobs"][0]["template"]["spec"]["template"],
+     {"metadata.labels.app.kubernetes.io/name", "spec.priorityClassName", "spec.subdomain",
+      "container.args"}),
+    ("trainjob.yaml",
+     lambda docs: docs[0]["spec"]["template"]["spec"]["replicatedJobs"][0]["template"]["spec"]
+     ["template"],
+     {"metadata.labels.app.kubernetes.io/name", "spec.priorityClassName", "spec.subdomain",
+      "container.name", "container.command", "container.args", "container.env",
+      "container.ports", "container.resources"}),
+    ("train-job-rdma.yaml", lambda docs: docs[1]["spec"]["template"],
+     {"metadata.labels.app.kubernetes.io/name", "spec.hostNetwork", "spec.dnsPolicy",
+      "spec.securityContext.runAsNonRoot", "spec.securityContext.runAsUser",
+      "spec.securityContext.runAsGroup", "spec.securityContext.fsGroup",
+      "spec.securityContext.fsGroupChangePolicy", "container.args", "container.env",
+      "container.resources.requests.rdma/hca_shared_devices_a",
+      "container.resources.limits.rdma/hca_shared_devices_a",
+      "container.securityContext.capabilities.add"}),
+], ids=["jobset", "training-runtime", "rdma-job"])
+def test_variants_differ_from_the_job_only_in_the_lines_the_page_shows(name, find, expected):
+    job = _docs("train-job.yaml")[1]["spec"]["template"]
+    assert _differences(job, find(_docs(name))) == expected
 
 
 def test_local_run_refuses_a_command_that_is_not_chapter_3s(manifests, tmp_path):

@@ -1,11 +1,12 @@
 """What one training pod asks of an 8 x H200 node, and what its checkpoints ask of the volume.
 
-The node shape is the one the chapter plans for; check_semantics.py holds every pod of the
-chapter's manifests against it.
+The node shape is the one the chapter plans for, in the units `kubectl describe node`
+reports; check_semantics.py holds every pod of the chapter's manifests against it.
 
-    python snippets/ch08/capacity.py
+    python snippets/ch08/capacity.py --write-gbps 2
 """
 
+import argparse
 import json
 import sys
 from pathlib import Path
@@ -13,20 +14,19 @@ from pathlib import Path
 from manifests import load, pod_requests, quantity, workloads
 
 GiB = 2**30
-# An 8 x H200 node: two 56-core Xeon Platinum 8480C and 2 TB of memory, as in NVIDIA's
-# H200 systems. With SMT on, the kubelet reports twice the CPUs; planning for cores is safe.
-NODE = {"cpu": 112, "memory": 2048 * GiB, "nvidia.com/gpu": 8,
-        # The RDMA shared device plugin's rdmaHcaMax: how many pods may share the HCAs.
+# An 8 x H200 node: two 56-core Xeon Platinum 8480C with SMT on and 2 TB of memory, as in
+# NVIDIA's H200 systems. The kubelet counts logical CPUs, two per core: 224, not 112.
+NODE = {"cpu": 224, "memory": 2048 * GiB, "nvidia.com/gpu": 8,
+        # rdmaHcaMax of the RDMA shared device plugin: how many pods may share the HCAs.
         "rdma/hca_shared_devices_a": 1000}
 # What the kubelet keeps for itself and the OS (kubeReserved + systemReserved + the
 # eviction threshold in its configuration): our choice for this node, not a default.
-RESERVED = {"cpu": 8, "memory": 128 * GiB}
-# The node agents every GPU node runs (GPU Operator, DCGM exporter, CNI, storage and log
-# agents): a budget to keep free, not a measurement.
-DAEMONSETS = {"cpu": 4, "memory": 32 * GiB}
+RESERVED = {"cpu": 16, "memory": 128 * GiB}
+# The node agents every GPU node runs (GPU Operator, DCGM exporter, CNI, RDMA plugin,
+# storage and log agents): a budget to keep free, not a measurement.
+DAEMONSETS = {"cpu": 8, "memory": 32 * GiB}
 # GPU nodes carry this taint, so that only pods that ask for GPUs land on them.
 TAINTS = [{"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"}]
-LABELS = {"nvidia.com/gpu.product": "NVIDIA-H200"}
 
 
 def for_pods():
@@ -46,6 +46,12 @@ def checkpoint_bytes(preset="1b"):
 
 
 def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--write-gbps", type=float, default=2.0,
+                    help="write bandwidth one pod gets from the checkpoint volume, GB/s")
+    args = ap.parse_args()
+    if args.write_gbps <= 0:
+        sys.exit("error: --write-gbps must be positive")
     job = next(w for w in workloads(load(["snippets/ch08/train-job.yaml"])) if w.doc.kind == "Job")
     pod = pod_requests(job.template["spec"])
     free = for_pods()
@@ -61,23 +67,26 @@ def main():
     gpus = NODE["nvidia.com/gpu"]
     shm = next(quantity(v["emptyDir"]["sizeLimit"]) for v in job.template["spec"]["volumes"]
                if v["name"] == "dshm")
-    print(f"per GPU: {pod['cpu'] / gpus:.0f} CPU cores and {pod['memory'] / gpus / GiB:.0f} GiB "
-          f"of host memory; /dev/shm takes up to {shm / GiB:.0f} GiB of the pod's memory")
+    print(f"per GPU: {pod['cpu'] / gpus:.0f} logical CPUs ({pod['cpu'] / gpus / 2:.0f} cores) and "
+          f"{pod['memory'] / gpus / GiB:.0f} GiB; /dev/shm takes up to {shm / GiB:.0f} GiB of it")
 
     params, ckpt = checkpoint_bytes()
     saves = 500 // 100  # --steps 500 --save-every 100 in the training manifests
     pvc = quantity(next(d for d in load(["snippets/ch08/checkpoints-pvc.yaml"])).obj
                    ["spec"]["resources"]["requests"]["storage"])
-    print(f"checkpoint of the 1b preset ({params / 1e6:.1f}M parameters): {ckpt / 1e9:.2f} GB")
+    save_s = ckpt / 1e9 / args.write_gbps
+    print(f"checkpoint of the 1b preset ({params / 1e6:.1f}M parameters): {ckpt / 1e9:.2f} GB, "
+          f"{save_s:.1f} s to write at {args.write_gbps:g} GB/s")
     print(f"  DDP keeps 2 and writes a third: {3 * ckpt / 1e9:.1f} GB; DCP keeps all "
           f"{saves} saves: {saves * ckpt / 1e9:.1f} GB; the claim asks for {pvc / 1e9:.0f} GB")
     print(json.dumps({
         "cpu_left": rows["cpu"][5], "memory_left_gib": rows["memory"][5],
-        "gpu_left": rows["nvidia.com/gpu"][5], "cpu_for_pods": rows["cpu"][3],
-        "memory_for_pods_gib": rows["memory"][3], "cpu_per_gpu": pod["cpu"] / gpus,
+        "gpu_left": rows["nvidia.com/gpu"][5], "cpu_node": NODE["cpu"],
+        "cpu_for_pods": rows["cpu"][3], "memory_for_pods_gib": rows["memory"][3],
+        "cpu_per_gpu": pod["cpu"] / gpus, "cores_per_gpu": pod["cpu"] / gpus / 2,
         "memory_per_gpu_gib": pod["memory"] / gpus / GiB, "shm_gib": shm / GiB,
-        "params": params, "checkpoint_gb": round(ckpt / 1e9, 2),
-        "ddp_ckpt_gb": round(3 * ckpt / 1e9, 1), "dcp_saves": saves,
+        "params": params, "checkpoint_gb": round(ckpt / 1e9, 2), "write_gbps": args.write_gbps,
+        "save_s": round(save_s, 1), "ddp_ckpt_gb": round(3 * ckpt / 1e9, 1), "dcp_saves": saves,
         "dcp_gb": round(saves * ckpt / 1e9, 1), "pvc_gb": round(pvc / 1e9)}))
 
 

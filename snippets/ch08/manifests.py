@@ -13,6 +13,10 @@ import yaml
 Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 # torchrun flags that take no value; every other --flag takes one.
 TORCHRUN_SWITCHES = {"--standalone", "--no-python", "--run-path", "--module", "-m"}
+# Where the Job controller puts a pod's completion index, for the downward API.
+INDEX_FIELDS = {"metadata.annotations['batch.kubernetes.io/job-completion-index']",
+                "metadata.labels['batch.kubernetes.io/job-completion-index']"}
+GPU_DEVICE_CLASS = "gpu.nvidia.com"  # the device class of NVIDIA's DRA driver for GPUs
 
 
 def fail(msg):
@@ -81,7 +85,8 @@ class Workload:
 
 
 def workloads(docs):
-    """The pod templates of Pods, Jobs, JobSets and TrainJobs (merged with their runtime)."""
+    """The pod templates of Pods, Jobs, JobSets, LeaderWorkerSets and TrainJobs (merged
+    with their runtime)."""
     runtimes = {(d.namespace, d.name): d for d in docs if d.kind == "TrainingRuntime"}
     out = []
     for d in docs:
@@ -106,6 +111,14 @@ def workloads(docs):
                 out.append(Workload(d, reps * par, job["template"],
                                     f"spec.replicatedJobs[{i}].template.spec.template",
                                     par, reps, host))
+        elif d.kind == "LeaderWorkerSet":
+            lwt, reps = o["spec"]["leaderWorkerTemplate"], o["spec"].get("replicas", 1)
+            at = "spec.leaderWorkerTemplate"
+            worker = lwt["workerTemplate"]
+            out.append(Workload(d, reps, lwt.get("leaderTemplate", worker),
+                                f"{at}.leaderTemplate", 1, reps))
+            out.append(Workload(d, reps * (lwt.get("size", 1) - 1), worker,
+                                f"{at}.workerTemplate", lwt.get("size", 1) - 1, reps))
         elif d.kind == "TrainJob":
             out.append(_trainjob(d, runtimes))
     return out
@@ -165,8 +178,33 @@ def split_torchrun(tokens):
     return flags, tokens[i], tokens[i + 1:]
 
 
-def gpus(container, key="limits"):
-    return int(container.get("resources", {}).get(key, {}).get("nvidia.com/gpu", 0))
+def gpus(container, key="limits", claimed=None):
+    """GPUs of a container: its nvidia.com/gpu, or, with `claimed` ({claim name: GPUs}
+    from claims_gpus), the GPUs of the DRA claims it uses."""
+    n = int(container.get("resources", {}).get(key, {}).get("nvidia.com/gpu", 0))
+    return n + sum((claimed or {}).get(c["name"], 0)
+                   for c in container.get("resources", {}).get("claims", []))
+
+
+def claims_gpus(spec, templates):
+    """{pod claim name: GPUs} for a pod's resourceClaims, from ResourceClaimTemplates
+    ({name: Doc} of its namespace) that request devices of NVIDIA's GPU class."""
+    out = {}
+    for claim in spec.get("resourceClaims", []):
+        t = templates.get(claim.get("resourceClaimTemplateName"))
+        if t is None:
+            continue
+        for r in t.obj["spec"]["spec"].get("devices", {}).get("requests", []):
+            ex = r.get("exactly", {})
+            if ex.get("deviceClassName") == GPU_DEVICE_CLASS:
+                out[claim["name"]] = out.get(claim["name"], 0) + int(ex.get("count", 1))
+    return out
+
+
+def index_env(container):
+    """Names of the container's variables that hold its pod's completion index."""
+    return {e["name"] for e in container.get("env", [])
+            if e.get("valueFrom", {}).get("fieldRef", {}).get("fieldPath") in INDEX_FIELDS}
 
 
 SUFFIX = {"m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12,

@@ -1,8 +1,9 @@
 """Run the torchrun command of an Indexed Job's manifest on this machine, as its pods would.
 
 Each pod becomes a local torchrun agent with the environment Kubernetes would give it: the
-container's env, JOB_COMPLETION_INDEX and the pod's host name. The first pod's DNS name in
-the rendezvous endpoint becomes 127.0.0.1, container paths become local ones (--map), and
+container's env (the completion index where it reads it from the downward API),
+JOB_COMPLETION_INDEX and the pod's host name. The first pod's DNS name in the rendezvous
+endpoint or --master-addr becomes 127.0.0.1, container paths become local ones (--map), and
 the flags that need GPUs get their CPU values; everything else is the manifest's own.
 With --same-as, the command must first equal a command of an earlier chapter.
 
@@ -22,7 +23,7 @@ import sys
 import time
 from pathlib import Path
 
-from manifests import fail, load, split_torchrun, torchrun
+from manifests import INDEX_FIELDS, fail, load, split_torchrun, torchrun
 
 # --8<-- [start:cpu-flags]
 # What the GPU command becomes on CPU, as chapter 3's CPU and GPU tabs differ: flags only.
@@ -134,7 +135,9 @@ def main():
     if container is None:
         fail(f"{job.where()}: no container runs torchrun")
     run = torchrun(container)
-    env = {e["name"]: e.get("value", "") for e in container.get("env", [])}
+    env = {e["name"]: e.get("value", "") for e in container.get("env", []) if "value" in e}
+    index_vars = [e["name"] for e in container.get("env", [])
+                  if e.get("valueFrom", {}).get("fieldRef", {}).get("fieldPath") in INDEX_FIELDS]
     if args.same_as:
         diffs = compare(run, env, args.same_as)
         extra = {k: v for k, v in diffs.items() if k not in MAY_DIFFER}
@@ -153,10 +156,19 @@ def main():
 
     flags, script, script_args = run
     pods = job.obj["spec"]["parallelism"]
-    host, _, port = flags["--rdzv-endpoint"].rpartition(":")
-    port = free_port(int(port))
-    cmd = {**flags, "--rdzv-endpoint": f"127.0.0.1:{port}", "--local-addr": "127.0.0.1"}
-    changed = {"--rdzv-endpoint": f"{host} -> 127.0.0.1:{port}"}
+    c10d = "--rdzv-endpoint" in flags
+    if c10d:
+        host, _, port = flags["--rdzv-endpoint"].rpartition(":")
+        port = free_port(int(port))
+        cmd = {**flags, "--rdzv-endpoint": f"127.0.0.1:{port}", "--local-addr": "127.0.0.1"}
+        changed = {"--rdzv-endpoint": f"{host} -> 127.0.0.1:{port}"}
+    else:  # static rendezvous: the agent of node rank 0 hosts the store
+        host, port = flags.get("--master-addr", "127.0.0.1"), flags.get("--master-port", "29500")
+        port = free_port(int(port))
+        cmd = {**flags, "--master-addr": "127.0.0.1", "--master-port": str(port),
+               "--local-addr": "127.0.0.1"}
+        changed = {"--master-addr": f"{host} -> 127.0.0.1",
+                   "--master-port": f"{flags.get('--master-port', '29500')} -> {port}"}
     overrides, pairs = {**CPU_FLAGS, "--steps": str(args.steps)}, []
     for k, v in split_args(script_args):
         if k in overrides:
@@ -180,8 +192,9 @@ def main():
         # store; here every pod is 127.0.0.1, so each is told whether it is the host.
         name = f"{job.name}-{i}"
         pod_env = {**os.environ, **{k: local(v) for k, v in env.items()}, **CPU_ENV,
+                   **dict.fromkeys(index_vars, str(i)),
                    "JOB_COMPLETION_INDEX": str(i), "HOSTNAME": name}
-        pod_argv = argv[:3] + [f"--rdzv-conf=is_host={int(i == 0)}"] + argv[3:]
+        pod_argv = argv[:3] + [f"--rdzv-conf=is_host={int(i == 0)}"] * c10d + argv[3:]
         out = open(logs / f"{name}.log", mode)
         return [name, out, subprocess.Popen(pod_argv, env=pod_env, stdout=out,
                                             stderr=subprocess.STDOUT, start_new_session=True)]
@@ -218,7 +231,8 @@ def main():
     summary, seen = None, set()
     for name, _, p in procs:
         index = name.rsplit("-", 1)[1]
-        print(f"--- pod {name} (JOB_COMPLETION_INDEX={index}), exit {p.returncode}")
+        from_index = "".join(f", {v}={index}" for v in index_vars)
+        print(f"--- pod {name} (JOB_COMPLETION_INDEX={index}{from_index}), exit {p.returncode}")
         for line in (logs / f"{name}.log").read_text().splitlines():
             # Keep the trainer's lines, each error's last line, and a warning once.
             glog = re.match(r"^\[?[IWE]\d{4} [\d:.]+\s+\d*\s*\S+\] ?(.*)", line)

@@ -16,8 +16,16 @@ import json
 import sys
 
 import capacity
-from manifests import (claims_gpus, gpus, index_env, load, pod_requests, quantity, torchrun,
-                       workloads)
+from manifests import (
+    claims_gpus,
+    gpus,
+    index_env,
+    load,
+    pod_requests,
+    quantity,
+    torchrun,
+    workloads,
+)
 from pss import pod_security
 
 TAS = ("kueue.x-k8s.io/podset-required-topology", "kueue.x-k8s.io/podset-preferred-topology")
@@ -125,7 +133,8 @@ def check_torchrun(w, by):
             out.append(f"{here}: torchrun --nproc-per-node {flags['--nproc-per-node']} but the "
                        f"container has {n} GPUs")
         host = flags.get("--rdzv-endpoint", "").rsplit(":", 1)[0]
-        static = "--rdzv-endpoint" not in flags and flags.get("--rdzv-backend", "static") == "static"
+        static = "--rdzv-endpoint" not in flags and \
+            flags.get("--rdzv-backend", "static") == "static"
         if static and d.kind != "TrainJob":  # Trainer sets PET_NODE_RANK itself
             host = flags.get("--master-addr", "")
             if "--node-rank" not in flags and "PET_NODE_RANK" not in index_env(c):

@@ -4,6 +4,8 @@ SHELL := /bin/bash
 
 VENV ?= .venv
 PY := $(VENV)/bin/python
+# Chapter 8's policy scanner lives apart: its pins would break torch and mkdocs in .venv.
+CHECKOV_VENV ?= .venv-checkov
 BASE_PYTHON ?= python3
 # Extra pip flags, e.g. PIP_INSTALL_FLAGS="--extra-index-url https://download.pytorch.org/whl/cpu"
 PIP_INSTALL_FLAGS ?=
@@ -41,9 +43,14 @@ $(VENV)/.test: pyproject.toml $(VENV)/.docs
 	$(PY) -m pip install -q $(PIP_INSTALL_FLAGS) --group test
 	touch $@
 
+$(CHECKOV_VENV)/.created: pyproject.toml $(VENV)/.created
+	$(BASE_PYTHON) -m venv --without-pip $(CHECKOV_VENV)
+	$(PY) -m pip --python $(CHECKOV_VENV)/bin/python install -q $(PIP_INSTALL_FLAGS) --group ch08-checkov
+	touch $@
+
 setup: setup-test
 setup-docs: $(VENV)/.docs
-setup-test: $(VENV)/.test
+setup-test: $(VENV)/.test $(CHECKOV_VENV)/.created
 
 # Debian's Chromium for the browser tests, installed with apt when it is missing.
 setup-browser:
@@ -79,4 +86,4 @@ lint: setup-test
 	$(PY) -m pytest -q site-tests/test_prose.py
 
 clean:
-	rm -rf $(VENV) site runs .pytest_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) site runs .pytest_cache

@@ -114,9 +114,11 @@ def scratch_copy(dest: Path | None = None) -> Path:
 
 def block_env(workdir: Path, token: str) -> dict[str, str]:
     """The reader's shell: the running interpreter as `python`, its scripts on PATH."""
-    venv = REPO / ".venv"
-    if venv.is_dir() and not (workdir / ".venv").exists():
-        (workdir / ".venv").symlink_to(venv)  # so `make setup` finds it ready
+    # The environments `make setup` builds (.venv, and .venv-checkov for chapter 8's policy
+    # scanner), so that it finds them ready and blocks can call their programs by path.
+    for venv in sorted(REPO.glob(".venv*")):
+        if venv.is_dir() and not (workdir / venv.name).exists():
+            (workdir / venv.name).symlink_to(venv)
     shim = workdir / ".book-bin"
     shim.mkdir(exist_ok=True)
     py = shim / "python"

@@ -1,0 +1,77 @@
+"""Bytes per federated round, what compression saves, and how long pushing a model to a
+fleet of devices takes: the arithmetic, with every input a flag.
+
+    python snippets/ch11/comm_math.py --clients 100 --uplink-mbps 20 --devices 1000000
+"""
+
+import argparse
+import json
+import sys
+
+MODELS = {"digits MLP (this chapter)": 4_810, "GPT 1B (chapter 3)": 977_348_608}
+
+
+# --8<-- [start:round-bytes]
+def payloads(params: int, topk: float) -> dict[str, float]:
+    """Bytes of one model update in each encoding: fp32; int8 with one fp32 scale per
+    tensor (negligible here); top-k sparsified, each kept value an fp32 plus an int32 index."""
+    return {"fp32": 4.0 * params, "int8": 1.0 * params, "topk": 8.0 * params * topk}
+# --8<-- [end:round-bytes]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--clients", type=int, default=100, help="clients sampled per round")
+    ap.add_argument("--topk", type=float, default=0.01, help="fraction of entries kept")
+    ap.add_argument("--uplink-mbps", type=float, default=20.0, help="a client's upload, Mbit/s")
+    ap.add_argument("--busbw-gbps", type=float, default=330.0,
+                    help="data-centre all-reduce bus bandwidth, GB/s (chapter 2)")
+    ap.add_argument("--gpus", type=int, default=8, help="GPUs in the data-centre ring")
+    ap.add_argument("--devices", type=int, default=1_000_000, help="fleet to update")
+    ap.add_argument("--egress-gbps", type=float, default=10.0, help="server egress, Gbit/s")
+    ap.add_argument("--model-mb", type=float, default=500.0, help="edge model to push, MB")
+    ap.add_argument("--waves", type=float, nargs="+", default=[0.01, 0.1, 1.0])
+    a = ap.parse_args()
+    if min(a.clients, a.devices, a.gpus) < 1 or not 0 < a.topk <= 1 or a.uplink_mbps <= 0:
+        sys.exit("error: counts must be positive, --topk in (0, 1], bandwidths above 0")
+
+    out = {"models": {}}
+    print(f"One round, {a.clients} clients: the model goes down to each, an update comes back")
+    print(f"{'model':<26} {'params':>12} {'per client up, MB':>34} {'server in, GB':>14}")
+    print(f"{'':<26} {'':>12} {'fp32':>10} {'int8':>10} {'top-' + format(a.topk, '.0%'):>12}"
+          f" {'fp32':>14}")
+    for name, p in MODELS.items():
+        b = payloads(p, a.topk)
+        up_s = {k: v * 8 / (a.uplink_mbps * 1e6) for k, v in b.items()}
+        ring_s = 2 * (a.gpus - 1) / a.gpus * b["fp32"] / (a.busbw_gbps * 1e9)
+        key = "mlp" if p < 1e6 else "gpt1b"
+        out["models"][key] = {"params": p, "bytes": b, "upload_s": up_s,
+                              "server_in_gb": b["fp32"] * a.clients / 1e9, "ring_s": ring_s}
+        print(f"{name:<26} {p:>12,} {b['fp32'] / 1e6:>10.3f} {b['int8'] / 1e6:>10.3f}"
+              f" {b['topk'] / 1e6:>12.3f} {b['fp32'] * a.clients / 1e9:>14.3f}")
+    g = out["models"]["gpt1b"]
+    up = g["upload_s"]
+    print(f"GPT 1B upload at {a.uplink_mbps:g} Mbit/s: fp32 {up['fp32'] / 60:.0f} min, "
+          f"int8 {up['int8'] / 60:.0f} min, top-{a.topk:.0%} {up['topk'] / 60:.1f} min")
+    print(f"the same fp32 gradients in a ring all-reduce over {a.gpus} GPUs at "
+          f"{a.busbw_gbps:g} GB/s: {g['ring_s'] * 1e3:.0f} ms")
+
+    # --8<-- [start:staging]
+    total = a.devices * a.model_mb * 1e6  # every device downloads the model once
+    print(f"Pushing a {a.model_mb:g} MB model to {a.devices:,} devices: {total / 1e12:.1f} TB")
+    done, waves = 0.0, []
+    for share in a.waves:  # staged rollout: each wave brings the fleet up to `share`
+        n = round(a.devices * share) - done
+        hours = n * a.model_mb * 1e6 * 8 / (a.egress_gbps * 1e9) / 3600
+        waves.append({"share": share, "devices": n, "hours": hours})
+        print(f"  wave to {share:>4.0%}: {n:>10,.0f} devices, "
+              f"{hours:6.2f} h at {a.egress_gbps:g} Gbit/s")
+        done += n
+    # --8<-- [end:staging]
+    out.update(total_tb=total / 1e12, waves=waves,
+               push_hours=sum(w["hours"] for w in waves))
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()

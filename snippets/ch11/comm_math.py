@@ -45,16 +45,17 @@ def main():
         up_s = {k: v * 8 / (a.uplink_mbps * 1e6) for k, v in b.items()}
         ring_s = 2 * (a.gpus - 1) / a.gpus * b["fp32"] / (a.busbw_gbps * 1e9)
         key = "mlp" if p < 1e6 else "gpt1b"
-        out["models"][key] = {"params": p, "bytes": b, "upload_s": up_s,
-                              "server_in_gb": b["fp32"] * a.clients / 1e9, "ring_s": ring_s}
+        out["models"][key] = {"params": p, "mb": {k: v / 1e6 for k, v in b.items()},
+                              "upload_min": {k: v / 60 for k, v in up_s.items()},
+                              "server_in_gb": b["fp32"] * a.clients / 1e9, "ring_ms": ring_s * 1e3}
         print(f"{name:<26} {p:>12,} {b['fp32'] / 1e6:>10.3f} {b['int8'] / 1e6:>10.3f}"
               f" {b['topk'] / 1e6:>12.3f} {b['fp32'] * a.clients / 1e9:>14.3f}")
     g = out["models"]["gpt1b"]
-    up = g["upload_s"]
-    print(f"GPT 1B upload at {a.uplink_mbps:g} Mbit/s: fp32 {up['fp32'] / 60:.0f} min, "
-          f"int8 {up['int8'] / 60:.0f} min, top-{a.topk:.0%} {up['topk'] / 60:.1f} min")
+    up = g["upload_min"]
+    print(f"GPT 1B upload at {a.uplink_mbps:g} Mbit/s: fp32 {up['fp32']:.0f} min, "
+          f"int8 {up['int8']:.0f} min, top-{a.topk:.0%} {up['topk']:.1f} min")
     print(f"the same fp32 gradients in a ring all-reduce over {a.gpus} GPUs at "
-          f"{a.busbw_gbps:g} GB/s: {g['ring_s'] * 1e3:.0f} ms")
+          f"{a.busbw_gbps:g} GB/s: {g['ring_ms']:.0f} ms")
 
     # --8<-- [start:staging]
     total = a.devices * a.model_mb * 1e6  # every device downloads the model once

@@ -107,6 +107,7 @@ def main():
     ap.add_argument("--clip", type=float, default=1.0, help="clipping norm C for DP runs")
     ap.add_argument("--delta", type=float, default=1e-5, help="DP delta for epsilon")
     ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--report-round", type=int, default=5, help="an early round to report")
     ap.add_argument("--save-model", help="where to save the first setting's final model")
     ap.add_argument("--match", help="a federation.py result to reproduce (seed 0)")
     a = ap.parse_args()
@@ -114,6 +115,7 @@ def main():
         sys.exit(f"error: --fraction must be in (0, 1], got {a.fraction}")
     if a.rounds < 1 or a.seeds < 1 or a.clients < 2:
         sys.exit("error: --rounds and --seeds must be at least 1, --clients at least 2")
+    a.report_round = min(a.report_round, a.rounds)
 
     results = {}
     for part, strategy, noise in itertools.product(a.partitions, a.strategies, a.noise):
@@ -128,9 +130,11 @@ def main():
                 Path(a.save_model).parent.mkdir(parents=True, exist_ok=True)
                 np.savez(a.save_model, **w)
         c = np.array(curves)
-        final = c[:, -1]
+        final, early = c[:, -1], c[:, a.report_round]
         results[name] = {"final": {"median": float(np.median(final)), "min": float(final.min()),
                                    "max": float(final.max())},
+                         "early": {"median": float(np.median(early)), "min": float(early.min()),
+                                   "max": float(early.max())},
                          "median": np.median(c, 0).round(4).tolist(),
                          "min": c.min(0).round(4).tolist(), "max": c.max(0).round(4).tolist()}
         line = (f"{name:<22} final accuracy median {np.median(final):.4f}  "
@@ -140,6 +144,7 @@ def main():
             line += f"  epsilon {results[name]['epsilon']:.3g} at delta {a.delta:g}"
         print(line, flush=True)
     summary = {"rounds": a.rounds, "clients": a.clients, "seeds": a.seeds, "alpha": a.alpha,
+               "report_round": a.report_round,
                "runs": results}
     if a.match:
         real = json.loads(Path(a.match).read_text())["accuracy"]

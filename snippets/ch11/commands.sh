@@ -17,7 +17,7 @@ python snippets/ch11/federation.py --app snippets/ch11/fedapp --fraction-train 1
 # --8<-- [end:bad-fraction]
 
 # --8<-- [start:dropout]
-python snippets/ch11/federation.py --app snippets/ch11/fedapp --data runs/ch11/data/iid --nodes 3 --rounds 3 --drop-node 2 --drop-round 2 --round-timeout 15 --workdir runs/ch11/flwr-drop
+python snippets/ch11/federation.py --app snippets/ch11/fedapp --data runs/ch11/data/iid --nodes 3 --rounds 3 --drop-node 2 --drop-round 2 --round-timeout 30 --workdir runs/ch11/flwr-drop
 # --8<-- [end:dropout]
 
 # --8<-- [start:partition-dir]

@@ -42,6 +42,8 @@ def parse_args():
         problems.append(f"--fraction-train must be in (0, 1], got {args.fraction_train}")
     if args.rounds < 1:
         problems.append(f"--rounds must be at least 1, got {args.rounds}")
+    if args.noise_multiplier > 0 and args.strategy == "fedadam":
+        problems.append("DP accounting needs FedAvg's aggregation: use fedavg or fedprox")
     if args.nodes < 2:
         problems.append(f"--nodes must be at least 2, got {args.nodes}")
     if args.drop_node >= args.nodes or args.wrong_shape_node >= args.nodes:

@@ -34,7 +34,8 @@ def train(msg: Message, context: Context) -> Message:
     loss, acc = evaluate(w, x, y)
     content = RecordDict({
         "arrays": ArrayRecord({k: Array(np.ascontiguousarray(v)) for k, v in w.items()}),
-        "metrics": MetricRecord({"train-loss": loss, "train-acc": acc, "num-examples": len(y)}),
+        "metrics": MetricRecord({"train-loss": loss, "train-acc": acc, "num-examples": len(y),
+                                 "uniform-weight": 1}),  # the server's choice of weights
     })
     return Message(content=content, reply_to=msg)
 # --8<-- [end:train]

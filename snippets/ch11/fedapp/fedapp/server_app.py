@@ -8,7 +8,14 @@ from logging import WARNING
 
 import numpy as np
 from flwr.app import Array, ArrayRecord, ConfigRecord, Context, MetricRecord
-from flwr.serverapp import Grid, ServerApp
+from flwr.serverapp import (
+    Grid,
+    NeighboringRelation,
+    PrivacyConfig,
+    RdpAccountant,
+    SamplingMethod,
+    ServerApp,
+)
 from flwr.serverapp.strategy import (
     DifferentialPrivacyServerSideFixedClipping,
     FedAdam,
@@ -30,6 +37,8 @@ def check_config(cfg) -> None:
         raise ValueError(f"fraction-train must be in (0, 1], got {cfg['fraction-train']}")
     if int(cfg["num-rounds"]) < 1:
         raise ValueError(f"num-rounds must be at least 1, got {cfg['num-rounds']}")
+    if float(cfg["noise-multiplier"]) > 0 and str(cfg["strategy"]) == "fedadam":
+        raise ValueError("DP accounting needs FedAvg's aggregation: use fedavg or fedprox")
 
 
 # --8<-- [start:guard]
@@ -75,8 +84,12 @@ class RejectMalformed(Strategy):
 
 # --8<-- [start:strategy]
 def make_strategy(cfg, nodes: int) -> Strategy:
+    dp = float(cfg["noise-multiplier"]) > 0
     common = dict(fraction_train=float(cfg["fraction-train"]), fraction_evaluate=0.0,
-                  min_train_nodes=int(cfg["min-nodes"]), min_available_nodes=int(cfg["min-nodes"]))
+                  min_train_nodes=int(cfg["min-nodes"]), min_available_nodes=int(cfg["min-nodes"]),
+                  # Under DP every client counts once, so one clipped update moves the mean
+                  # by at most C/m; weighting by data would let a large client move it more.
+                  weighted_by_key="uniform-weight" if dp else "num-examples")
     name = str(cfg["strategy"])
     if name == "fedavg":
         strategy = FedAvg(**common)
@@ -86,10 +99,15 @@ def make_strategy(cfg, nodes: int) -> Strategy:
         strategy = FedAdam(**common, eta=float(cfg["server-lr"]), eta_l=float(cfg["lr"]))
     else:
         raise ValueError(f"unknown strategy {name!r}: use fedavg, fedprox or fedadam")
-    if float(cfg["noise-multiplier"]) > 0:
+    if dp:  # clip, add noise, and count the budget: one client added or removed
+        accountant = RdpAccountant(PrivacyConfig(
+            target_delta=float(cfg["dp-delta"]), population_size=nodes,
+            neighboring_relation=NeighboringRelation.ADD_OR_REMOVE_ONE,
+            sampling_method=SamplingMethod.NO_AMPLIFICATION))
         strategy = DifferentialPrivacyServerSideFixedClipping(
             strategy, noise_multiplier=float(cfg["noise-multiplier"]),
-            clipping_norm=float(cfg["clipping-norm"]), num_sampled_clients=nodes)
+            clipping_norm=float(cfg["clipping-norm"]), num_sampled_clients=nodes,
+            accountant=accountant)
     return RejectMalformed(strategy)
 # --8<-- [end:strategy]
 

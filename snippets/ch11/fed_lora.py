@@ -194,7 +194,7 @@ def main():
           f"round; the whole model: {whole / 1e3:,.0f} kB ({payload / whole:.1%})")
     print(f"B A from the averaged factors differs from the averaged B A by {gap:.0%}")
     print(json.dumps({"clients": a.clients, "rounds": a.rounds, "base": base, "final": final,
-                      "alone": alone, "curve": curve, "base_mean": curve[0],
+                      "alone": alone, "mean_by_round": dict(enumerate(curve)), "base_mean": curve[0],
                       "final_mean": curve[-1], "adapter_params": n_adapter,
                       "adapter_kb": payload / 1e3, "full_kb": whole / 1e3,
                       "adapter_share": payload / whole, "factor_gap": gap,

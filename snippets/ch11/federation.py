@@ -195,6 +195,9 @@ def main():
     summary = {"strategy": args.strategy, "nodes": args.nodes, "rounds": args.rounds,
                "accuracy": res["accuracy"], "final_accuracy": res["accuracy"][-1],
                "aggregated": [r["aggregated"] for r in res["rounds"]],
+               "round": {str(r["round"]): {"accuracy": acc, "seconds": round(r["seconds"], 1),
+                                           "aggregated": r["aggregated"]}
+                         for r, acc in zip(res["rounds"], res["accuracy"][1:], strict=True)},
                "model_bytes": res["model_bytes"], "wall_s": round(time.monotonic() - t0, 1)}
     if dropped is not None:
         summary["dropped_at_s"] = round(dropped, 1)

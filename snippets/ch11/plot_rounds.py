@@ -34,7 +34,7 @@ def main():
         m = rec.get("metrics") or {}
         for i, (name, run) in enumerate((m.get("runs") or {}).items()):
             x = range(len(run["median"]))
-            ax.plot(x, run["median"], color=f"C{i}", label=name)
+            ax.plot(x, run["median"], color=f"C{i}", label=run.get("label", name))
             ax.fill_between(x, run["min"], run["max"], color=f"C{i}", alpha=0.2)
             found += 1
         ax.set_title(title + ("" if m else " (no record)"), fontsize=10)

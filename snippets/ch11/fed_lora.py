@@ -162,14 +162,13 @@ def main():
     global_adapter = {k: p.detach().cpu().clone() for k, p in adapter.items()}
 
     def row(name, d):
-        mean = float(np.mean(list(d.values())))
-        print(f"{name:<26}" + "".join(f"{d[k]:>7.2f}" for k in a.clients) + f"{mean:>7.2f}",
-              flush=True)
-        return mean
+        print(f"{name:<26}" + "".join(f"{d[k]:>7.2f}" for k in a.clients)
+              + f"{np.mean(list(d.values())):>7.2f}", flush=True)
 
     print(f"{'held-out loss (nats/byte)':<26}" + "".join(f"{k:>7}" for k in a.clients)
           + "   mean")
-    curve = [row("base model", base := held_out(model, evals))]
+    by_round = {0: held_out(model, evals)}
+    row("base model", by_round[0])
     alone = {}
     for r in range(1, a.rounds + 1):
         replies = []
@@ -184,7 +183,8 @@ def main():
         gap = factor_gap(replies, avg)
         global_adapter = avg.to_torch_state_dict()
         load(adapter, global_adapter)
-        curve.append(row(f"round {r}, averaged adapter", final := held_out(model, evals)))
+        by_round[r] = held_out(model, evals)
+        row(f"round {r}, averaged adapter", by_round[r])
     for k in a.clients:
         row(f"{k} client's own, round 1", alone[k])
 
@@ -193,9 +193,10 @@ def main():
     print(f"adapter: {n_adapter:,} parameters, {payload / 1e3:.0f} kB up per client per "
           f"round; the whole model: {whole / 1e3:,.0f} kB ({payload / whole:.1%})")
     print(f"B A from the averaged factors differs from the averaged B A by {gap:.0%}")
-    print(json.dumps({"clients": a.clients, "rounds": a.rounds, "base": base, "final": final,
-                      "alone": alone, "mean_by_round": dict(enumerate(curve)), "base_mean": curve[0],
-                      "final_mean": curve[-1], "adapter_params": n_adapter,
+    mean = {r: float(np.mean(list(d.values()))) for r, d in by_round.items()}
+    print(json.dumps({"clients": a.clients, "rounds": a.rounds, "loss": by_round, "alone": alone,
+                      "mean": mean, "base_mean": mean[0], "final_mean": mean[a.rounds],
+                      "adapter_params": n_adapter,
                       "adapter_kb": payload / 1e3, "full_kb": whole / 1e3,
                       "adapter_share": payload / whole, "factor_gap": gap,
                       "wall_s": round(time.perf_counter() - t0, 1)}))

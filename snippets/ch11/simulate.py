@@ -31,22 +31,6 @@ def fedavg(updates):
     return {k: sum(w_k[k] * (n_k / n) for w_k, n_k in updates) for k in updates[0][0]}
 
 
-def fedmedian(updates):
-    """Flower's FedMedian: the coordinate-wise median of the client models, unweighted."""
-    return {k: np.median(np.stack([w_k[k] for w_k, _ in updates]), axis=0)
-            for k in updates[0][0]}
-
-
-def krum(updates, f):
-    """Flower's Krum: keep the one client model whose n - f - 2 nearest neighbours are
-    closest to it (sum of squared distances), assuming at most f attackers."""
-    flat = np.stack([np.concatenate([w_k[k].ravel() for k in sorted(w_k)]) for w_k, _ in updates])
-    d = ((flat[:, None] - flat[None]) ** 2).sum(-1)
-    near = max(1, len(updates) - f - 2)
-    scores = [d[i, np.argsort(d[i])[1 : near + 1]].sum() for i in range(len(updates))]
-    return updates[int(np.argmin(scores))][0]
-
-
 def clip(w_k, w, c):
     """Scale the update w_k - w down to L2 norm c (over all arrays), as Flower's
     DifferentialPrivacyServerSideFixedClipping does before it averages."""
@@ -73,6 +57,24 @@ class FedAdam:
         eta = self.eta * np.sqrt(1 - self.b2**t) / (1 - self.b1**t)
         return {k: w[k] + eta * self.m[k] / (np.sqrt(self.v[k]) + self.tau) for k in w}
 # --8<-- [end:server-rules]
+
+
+# --8<-- [start:robust-rules]
+def fedmedian(updates):
+    """Flower's FedMedian: the coordinate-wise median of the client models, unweighted."""
+    return {k: np.median(np.stack([w_k[k] for w_k, _ in updates]), axis=0)
+            for k in updates[0][0]}
+
+
+def krum(updates, f):
+    """Flower's Krum: keep the one client model whose n - f - 2 nearest neighbours are
+    closest to it (sum of squared distances), assuming at most f attackers."""
+    flat = np.stack([np.concatenate([w_k[k].ravel() for k in sorted(w_k)]) for w_k, _ in updates])
+    d = ((flat[:, None] - flat[None]) ** 2).sum(-1)
+    near = max(1, len(updates) - f - 2)
+    scores = [d[i, np.argsort(d[i])[1 : near + 1]].sum() for i in range(len(updates))]
+    return updates[int(np.argmin(scores))][0]
+# --8<-- [end:robust-rules]
 
 
 # --8<-- [start:epsilon]

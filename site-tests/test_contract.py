@@ -16,8 +16,8 @@ def test_pages_keep_the_block_contract(inventory):
     assert not inventory.problems, "\n".join(inventory.problems)
 
 
-def test_every_snippet_file_is_used_by_a_page(inventory, entries):
-    problems = unused_snippets(inventory, entries)
+def test_every_snippet_file_is_used_by_a_page(inventory, entries, figures):
+    problems = unused_snippets(inventory, entries, figures=figures)
     assert not problems, "\n".join(problems)
 
 
@@ -162,12 +162,12 @@ def test_planted_raw_html_code_is_caught(tmp_path, entries, html):
     assert len(found) == 1 and found[0].startswith("planted.md:5: "), inv.problems
 
 
-def test_planted_unused_file_in_a_package_is_caught(tmp_path, inventory, entries):
+def test_planted_unused_file_in_a_package_is_caught(tmp_path, inventory, entries, figures):
     snippets = tmp_path / "snippets"
     shutil.copytree(SNIPPETS, snippets, ignore=shutil.ignore_patterns("__pycache__"))
-    assert unused_snippets(inventory, entries, snippets_dir=snippets) == []
+    assert unused_snippets(inventory, entries, snippets_dir=snippets, figures=figures) == []
     (snippets / "ch02" / "aicluster" / "orphan.py").write_text("X = 1\n")
-    assert unused_snippets(inventory, entries, snippets_dir=snippets) == [
+    assert unused_snippets(inventory, entries, snippets_dir=snippets, figures=figures) == [
         "snippets/ch02/aicluster/orphan.py is used by no page"]
 
 

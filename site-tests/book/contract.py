@@ -148,8 +148,10 @@ def _listing_problems(b: Block, e: Entry, entries: dict[str, Entry]) -> list[str
     return []
 
 
-def unused_snippets(inv: Inventory, entries: dict[str, Entry], snippets_dir: Path = SNIPPETS) -> list[str]:
-    """Snippet files that no page includes and no block on a page runs or imports.
+def unused_snippets(inv: Inventory, entries: dict[str, Entry], snippets_dir: Path = SNIPPETS,
+                    figures: dict[str, list[str]] | None = None) -> list[str]:
+    """Snippet files that no page includes, no block on a page runs or imports, and no
+    figure of the site build (`figures:` in the registries) runs.
 
     Inside a package a module counts only if something imports it: a package travels
     whole for the hashes, but a file in it that nothing uses is unused all the same.
@@ -173,6 +175,9 @@ def unused_snippets(inv: Inventory, entries: dict[str, Entry], snippets_dir: Pat
             reach([p for p in named if p.exists()] + [snippets_dir / u for u in e.uses])
         elif path.exists():
             reach([path])
+    for cmd in (figures or {}).values():
+        named = [snippets_dir / c.removeprefix("snippets/") for c in cmd if c.startswith("snippets/")]
+        reach([p for p in named if p.exists()])
     problems = []
     for f in sorted(snippets_dir.rglob("*")):
         if f.is_file() and "__pycache__" not in f.parts and f not in reached:

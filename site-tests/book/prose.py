@@ -195,12 +195,25 @@ def normal_number(number: str, unit: str) -> str:
     return f"{number} {unit}"
 
 
+BINARY_UNITS = {"KiB", "MiB", "GiB", "TiB"}
+
+
+def is_set_size(number: str, unit: str) -> bool:
+    """A power-of-two size in binary units (1 KiB, 16 MiB, 4 GiB) is a size someone set,
+    a message or a buffer, not a measured result: measurements are never that round."""
+    if unit not in BINARY_UNITS or not number.isdigit():
+        return False
+    value = int(number)
+    return value > 0 and value & (value - 1) == 0
+
+
 def typed_numbers(text: str, allowed: dict[str, str] | None = None) -> list[Finding]:
     """Numbers followed by a unit of measure, typed into prose.
 
     Not flagged: numbers in fenced blocks, inline code, macros and link targets; any
     number in a sentence that carries a footnote citation (`[^h100]`) or in a footnote's
-    definition; and numbers on the page's allow-list (`prose-numbers.yml`).
+    definition; power-of-two sizes in binary units (`is_set_size`); and numbers on the
+    page's allow-list (`prose-numbers.yml`, whose `all:` entries hold on every page).
     """
     allowed = allowed or {}
     findings = []
@@ -212,7 +225,7 @@ def typed_numbers(text: str, allowed: dict[str, str] | None = None) -> list[Find
                 continue
             for m in NUMBER_UNIT.finditer(sentence):
                 shown = normal_number(m.group(1) + (m.group(2) or ""), m.group(3))
-                if shown in allowed:
+                if shown in allowed or is_set_size(m.group(1) + (m.group(2) or ""), m.group(3)):
                     continue
                 findings.append(Finding(n, f"typed number with a unit, {shown!r}: render it from a record, "
                                            f"cite a source in the sentence, or allow-list it: "

@@ -52,6 +52,3 @@ python snippets/ch11/edge_onnx.py --model runs/ch11/model.npz --data runs/ch11/d
 python snippets/ch11/edge_llm.py --preset small --prompt-tokens 32 --new-tokens 32 --repeats 5 --threads 1
 # --8<-- [end:edge-llm]
 
-# --8<-- [start:figure]
-python snippets/ch11/plot_rounds.py --records site-tests/records --out runs/ch11/rounds.svg
-# --8<-- [end:figure]

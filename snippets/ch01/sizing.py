@@ -100,6 +100,7 @@ def parse_args():
     ap.add_argument("--batch", type=int, default=32, help="sequences decoded together")
     ap.add_argument("--context", type=int, default=2048, help="tokens held per sequence")
     ap.add_argument("--weight-bits", type=int, default=16, choices=[16, 8, 4])
+    ap.add_argument("--prompt-tokens", type=int, default=2000, help="one request's prompt")
     args = ap.parse_args()
     try:
         gpu = lookup(args.gpu)
@@ -110,7 +111,7 @@ def parse_args():
     args.hbm_gbps = args.hbm_gbps or gpu.hbm_gbps
     for name in ("peak_tflops", "gpu_mem_gb", "hbm_gbps", "gpu_hour_usd", "train_tokens",
                  "cluster_gpus", "shard_gpus", "global_batch_tokens", "link_gbps", "batch",
-                 "context"):
+                 "context", "prompt_tokens"):
         if getattr(args, name) <= 0:
             sys.exit(f"error: --{name.replace('_', '-')} must be positive")
     if not 0 < args.mfu <= 1:
@@ -133,6 +134,15 @@ def main():
         flops_per_token = training_flops(m)[0]
         t, c, s = training(n, flops_per_token, args), communication(n, flops_per_token, args), \
             serving(n, m, args)
+        # One request alone: every decode step still reads all the weights and its own KV
+        # cache, and its prefill does 2 FLOPs per parameter per prompt token, at best at peak.
+        one = serving(n, m, argparse.Namespace(**{**vars(args), "batch": 1}))
+        prefill_flops = 2 * n * args.prompt_tokens
+        s["one_request"] = {"step_ms": one["step_ms"],
+                            "decode_tokens_per_s": one["decode_tokens_per_s"],
+                            "prefill_tflop": prefill_flops / 1e12,
+                            "prefill_ms": prefill_flops / (one["gpus"] * args.peak_tflops * 1e12)
+                            * 1e3}
         # The MFU that the GPU-hours the Llama 2 paper reports imply, at the A100's bf16 peak.
         reported = flops_per_token * 2e12 / (REPORTED_A100_HOURS[name] * 3600
                                        * lookup("a100").tflops["bf16"] * 1e12)

@@ -49,6 +49,9 @@ def main():
     n = model.num_params()
     sizes = [p.numel() * 4 for p in model.parameters()]  # fp32 gradients, in model order
     block = sum(p.numel() * 4 for p in model.blocks[0].parameters())
+    # The block's weight matrices by their module's name: qkv, proj, up, down.
+    matrices = {name.split(".")[-2]: p.numel() * 4 / 2**20
+                for name, p in model.blocks[0].named_parameters() if p.ndim == 2}
     emb = model.tok_emb.weight.numel() * 4
     grad = 4 * n
     compute_s = args.tokens_per_gpu * model.flops_per_token() / (args.mfu * args.peak_tflops
@@ -60,7 +63,8 @@ def main():
         "tokens_per_s_per_gpu": args.tokens_per_gpu / compute_s,
         "days_1gpu": args.train_tokens * compute_s / args.tokens_per_gpu / 86400,
         "hours_on_gpus": args.train_tokens * compute_s / args.tokens_per_gpu / args.gpus / 3600,
-        "block_grad_mib": block / 2**20, "embedding_grad_mib": emb / 2**20,
+        "block_grad_mib": block / 2**20, "block_matrix_mib": matrices,
+        "embedding_grad_mib": emb / 2**20,
         "buckets": {str(cap): buckets(sizes, cap * 2**20) for cap in (25, 64, 256)},
         "state_gb": 16 * n / 1e9, "checkpoint_gb": 12 * n / 1e9,
         "adamw_traffic_gb": 28 * n / 1e9,  # reads p, g, m, v (16 B), writes p, m, v (12 B)
@@ -72,6 +76,7 @@ def main():
     print(f"{args.preset}: {n / 1e6:.1f}M parameters, {result['grad_gb']:.2f} GB of fp32 gradients "
           f"({result['block_grad_mib']:.0f} MiB per block, {result['embedding_grad_mib']:.0f} MiB "
           "for the tied embedding)")
+    print("one block's matrices: " + ", ".join(f"{k} {v:.0f} MiB" for k, v in matrices.items()))
     print(f"{result['gflop_per_token']:.2f} GFLOP per token; at {args.mfu:.0%} MFU "
           f"{result['tokens_per_s_per_gpu']:,.0f} tokens/s per GPU, "
           f"{args.train_tokens / 1e9:g}B tokens in {result['days_1gpu']:.1f} days on one GPU, "

@@ -67,6 +67,10 @@ def _expected_series(kind: str, rec: dict, rest: list[str]):
     if kind == "scaling":
         path, _label, what = rest
         return lookup(lookup(m, path) if path else m, what)
+    if kind == "trace":
+        return sorted((float(s), float(e)) for s, e in m["lanes"][rest[0]])
+    if kind == "rounds":
+        return sorted(enumerate(m["runs"][rest[0]]["median"]))
     return None  # a roof line is derived from the points, not recorded
 
 
@@ -78,6 +82,11 @@ def _selected(kind: str, fresh: dict[str, dict]) -> set[str]:
                 and m.get("busbw_gbps")}
     if kind == "roofline":
         return {k for k, m in metrics.items() if fnmatch.fnmatch(k, "ch02/bench.sh:matmul-*") and m.get("points")}
+    if kind == "trace":
+        return {k for k, m in metrics.items() if k == "ch03/commands.sh:profile-2gpu" and m.get("lanes")}
+    if kind == "rounds":
+        return {k for k, m in metrics.items()
+                if k in ("ch11/commands.sh:strategies", "ch11/commands.sh:dp") and m.get("runs")}
     return {block for _, block, path in _scaling_runs() if block in fresh
             and ((lookup(metrics[block], path) if path else metrics[block]) or {}).get("tokens_per_s_per_gpu")}
 

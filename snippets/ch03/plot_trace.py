@@ -34,11 +34,14 @@ def main():
             rec = data
     plt.rcParams["svg.hashsalt"] = "ch03"
     fig, ax = plt.subplots(figsize=(9, 2.4))
+    series = []
     if rec:
         m = rec["metrics"]
         for row, (name, color) in enumerate((("compute", "C0"), ("all-reduce", "C1"))):
             spans = [(s / 1e3, (e - s) / 1e3) for s, e in m["lanes"][name]]
-            ax.broken_barh(spans, (row - 0.35, 0.7), color=color)
+            ax.broken_barh(spans, (row - 0.35, 0.7), color=color, gid=f"{BLOCK}|{name}")
+            series.append({"gid": f"{BLOCK}|{name}", "x": [s for s, _ in m["lanes"][name]],
+                           "y": [e for _, e in m["lanes"][name]]})
         env = rec.get("env", {})
         ax.set_title(f"One DDP step of the {m['preset']} GPT, {m['bucket_cap_mb']:g} MiB buckets, "
                      f"{m['world_size']} x {env.get('gpu', '?')}: {m['hidden_share']:.0%} of the "
@@ -52,6 +55,9 @@ def main():
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, bbox_inches="tight", metadata={"Date": None} if out.suffix == ".svg" else None)
+    # Beside the image, the spans it drew (start and end, in microseconds, per lane).
+    data = {"figure": "trace", "records": [BLOCK] if rec else [], "series": series}
+    out.with_suffix(".json").write_text(json.dumps(data, indent=1) + "\n")
     print(f"{out}: {'1 record' if rec else 'no record'}")
 
 

@@ -9,9 +9,9 @@ import json
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "ch01"))
-from sizing import MODELS as LLAMA  # noqa: E402
-from sizing import params  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "ch02"))
+from aicluster.flops import params  # noqa: E402
+from aicluster.mfu import MODELS  # noqa: E402
 
 
 # --8<-- [start:round-bytes]
@@ -21,13 +21,13 @@ def payloads(params: int, topk: float) -> dict[str, float]:
     return {"fp32": 4.0 * params, "int8": 1.0 * params, "topk": 8.0 * params * topk}
 
 
-def lora_params(m: dict, rank: int, targets: list[str]) -> int:
+def lora_params(m, rank: int, targets: list[str]) -> int:
     """A LoRA adapter on a linear layer of shape (in, out) has r * (in + out) parameters;
-    m is one of chapter 1's Llama shapes."""
-    kv = m["kv_heads"] * m["d"] // m["heads"]
-    shapes = {"q": (m["d"], m["d"]), "k": (m["d"], kv), "v": (m["d"], kv), "o": (m["d"], m["d"]),
-              "gate": (m["d"], m["ffn"]), "up": (m["d"], m["ffn"]), "down": (m["ffn"], m["d"])}
-    return m["layers"] * sum(rank * sum(shapes[t]) for t in targets)
+    m is a model shape of chapter 2's calculator, which chapter 1 sizes."""
+    d, kv = m.hidden, m.kv_heads * m.head_dim
+    shapes = {"q": (d, d), "k": (d, kv), "v": (d, kv), "o": (d, d),
+              "gate": (d, m.ffn), "up": (d, m.ffn), "down": (m.ffn, d)}
+    return m.layers * sum(rank * sum(shapes[t]) for t in targets)
 # --8<-- [end:round-bytes]
 
 
@@ -47,10 +47,10 @@ def main():
     a = ap.parse_args()
     if min(a.clients, a.devices, a.gpus, a.rank) < 1 or not 0 < a.topk <= 1 or a.uplink_mbps <= 0:
         sys.exit("error: counts must be positive, --topk in (0, 1], bandwidths above 0")
-    m7 = LLAMA["7b"]
+    m7 = MODELS["llama2-7b"]
     models = {"mlp": ("digits MLP (this chapter)", 4_810),
               "gpt1b": ("GPT 1B (chapter 3)", 977_348_608),
-              "llama7b": ("Llama 2 7B (chapter 1)", params(m7)),
+              "llama7b": ("Llama 2 7B (chapter 1)", params(m7)[0]),
               "lora_all": (f"7B LoRA r={a.rank}, all linear",
                            lora_params(m7, a.rank, ["q", "k", "v", "o", "gate", "up", "down"])),
               "lora_qv": ("7B LoRA r=8, q and v", lora_params(m7, 8, ["q", "v"]))}

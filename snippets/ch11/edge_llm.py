@@ -18,9 +18,10 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "ch03"))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "ch01"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "ch02"))
+from aicluster.flops import params  # noqa: E402
+from aicluster.mfu import MODELS  # noqa: E402
 from gpt import PRESETS, build  # noqa: E402
-from sizing import MODELS, params  # noqa: E402
 
 
 # --8<-- [start:decode]
@@ -116,9 +117,9 @@ def main():
               f"({v.min():.1f}-{v.max():.1f}){gbps:>30.2f}")
     out["speedup"] = out["int8"]["tokens_per_s"] / out["fp32"]["tokens_per_s"]
 
-    m7 = MODELS["7b"]  # chapter 1's 7B: int4 weights and a bf16 KV cache on the device
-    w7 = params(m7) * 0.5
-    kv7 = 2 * m7["layers"] * m7["kv_heads"] * (m7["d"] // m7["heads"]) * 2 * a.context
+    m7 = MODELS["llama2-7b"]  # chapter 1's 7B: int4 weights and a bf16 KV cache on the device
+    w7 = params(m7)[0] * 0.5
+    kv7 = 2 * m7.layers * m7.kv_heads * m7.head_dim * 2 * a.context
     rate7 = out["fp32"]["read_gbps"] * 1e9 / w7
     print(f"7B at int4: {w7 / 1e9:.1f} GB of weights + {kv7 / 2**30:.1f} GiB of KV cache at "
           f"{a.context:,} tokens; at the {out['fp32']['read_gbps']:.2f} GB/s fp32 decoding "

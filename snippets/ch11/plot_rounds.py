@@ -27,15 +27,19 @@ def main():
     if not Path(args.records).is_dir():
         sys.exit(f"error: --records {args.records} is not a folder")
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
-    found = 0
+    found, drawn, series = 0, [], []
     for ax, (block, title) in zip(axes, PANELS, strict=True):
         path = Path(args.records) / (block.replace("/", "-").replace(":", "-") + ".json")
         rec = json.loads(path.read_text()) if path.exists() else {}
         m = rec.get("metrics") or {}
+        if m.get("runs"):
+            drawn.append(block)
         for i, (name, run) in enumerate((m.get("runs") or {}).items()):
-            x = range(len(run["median"]))
-            ax.plot(x, run["median"], color=f"C{i}", label=run.get("label", name))
+            x = list(range(len(run["median"])))
+            ax.plot(x, run["median"], color=f"C{i}", label=run.get("label", name),
+                    gid=f"{block}|{name}")
             ax.fill_between(x, run["min"], run["max"], color=f"C{i}", alpha=0.2)
+            series.append({"gid": f"{block}|{name}", "x": x, "y": run["median"]})
             found += 1
         ax.set_title(title + ("" if m else " (no record)"), fontsize=10)
         ax.set_xlabel("round")
@@ -46,6 +50,9 @@ def main():
     fig.tight_layout()
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(args.out)
+    # Beside the image, the median curves it drew, one per run of each record.
+    data = {"figure": "rounds", "records": drawn, "series": series}
+    Path(args.out).with_suffix(".json").write_text(json.dumps(data, indent=1) + "\n")
     print(f"{args.out}: {found} curve(s) from {len(PANELS)} record(s)")
 
 

@@ -21,7 +21,8 @@ model = client.models.list().data[0].id
 # --8<-- [start:calls]
 starts = ["def read_config(path):", "class LRUCache:\n    def __init__(self,", "import os\n\n\n"]
 for start in starts[: args.samples]:
-    out = client.completions.create(model=model, prompt=start, max_tokens=48, temperature=0)
+    out = client.completions.create(model=model, prompt=start, max_tokens=48, temperature=0.7,
+                                    seed=0)
     print(f"completion: {start!r} -> {out.choices[0].text!r}")
 
 chat = client.chat.completions.create(

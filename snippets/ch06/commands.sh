@@ -16,11 +16,11 @@ make setup-vllm
 # --8<-- [end:train-draft-cpu]
 
 # --8<-- [start:train-gpu]
-python snippets/ch06/train_model.py --device cuda --preset gpu --out runs/ch06/model-gpu --max-seconds 110
+python snippets/ch06/train_model.py --device cuda --preset gpu --out runs/ch06/model-gpu --max-seconds 90
 # --8<-- [end:train-gpu]
 
 # --8<-- [start:train-draft-gpu]
-python snippets/ch06/train_model.py --device cuda --preset gpu-draft --tokenizer runs/ch06/model-gpu --out runs/ch06/draft-gpu --max-seconds 30
+python snippets/ch06/train_model.py --device cuda --preset gpu-draft --tokenizer runs/ch06/model-gpu --out runs/ch06/draft-gpu --max-seconds 20
 # --8<-- [end:train-draft-gpu]
 
 # --8<-- [start:decode-kv-cpu]
@@ -38,7 +38,7 @@ python snippets/ch06/kv_sizing.py --context 8192
 # --8<-- [start:serve-cpu]
 .venv-vllm/bin/python snippets/ch06/serve.py start --port 8101 -- --max-model-len 512 --enforce-eager --structured-outputs-config '{"backend":"xgrammar","disable_any_whitespace":true}'
 .venv-vllm/bin/python snippets/ch06/serve.py log
-curl -s -w "\n" http://127.0.0.1:8101/v1/completions -H "Content-Type: application/json" -d '{"model": "runs/ch06/model", "prompt": "def main(", "max_tokens": 24, "temperature": 0}'
+curl -s -w "\n" http://127.0.0.1:8101/v1/completions -H "Content-Type: application/json" -d '{"model": "runs/ch06/model", "prompt": "def main(", "max_tokens": 24, "temperature": 0.7, "seed": 0}'
 .venv-vllm/bin/python snippets/ch06/client.py --url http://127.0.0.1:8101
 curl -s http://127.0.0.1:8101/metrics -o runs/ch06/metrics.txt
 grep -E "^vllm:(num_requests_running|kv_cache_usage_perc|prefix_cache_(queries|hits)_total)" runs/ch06/metrics.txt
@@ -78,17 +78,16 @@ python snippets/ch06/serve.py wait --name spec
 python snippets/ch06/serve.py log --name base
 python snippets/ch06/client.py --url http://127.0.0.1:8201 --samples 3
 python snippets/ch06/bench.py --url http://127.0.0.1:8201 --input-len 512 --output-len 128 --ignore-eos --concurrency 1 --num-prompts 16 --label c1 --out runs/ch06/gpu/c1.json
-python snippets/ch06/bench.py --url http://127.0.0.1:8201 --input-len 512 --output-len 128 --ignore-eos --concurrency 4 --num-prompts 32 --label c4 --out runs/ch06/gpu/c4.json
 python snippets/ch06/bench.py --url http://127.0.0.1:8201 --input-len 512 --output-len 128 --ignore-eos --concurrency 16 --num-prompts 128 --label c16 --out runs/ch06/gpu/c16.json
 python snippets/ch06/bench.py --url http://127.0.0.1:8201 --input-len 512 --output-len 128 --ignore-eos --concurrency 64 --num-prompts 256 --label c64 --out runs/ch06/gpu/c64.json
 python snippets/ch06/bench.py --url http://127.0.0.1:8201 --input-len 512 --output-len 128 --ignore-eos --concurrency 256 --num-prompts 768 --label c256 --out runs/ch06/gpu/c256.json
 python snippets/ch06/bench.py --url http://127.0.0.1:8201 --input-len 512 --output-len 128 --ignore-eos --concurrency 1024 --num-prompts 1024 --label c1024 --out runs/ch06/gpu/c1024.json
 python snippets/ch06/bench.py --url http://127.0.0.1:8201 --dataset shared-prefix --prefix-len 2048 --input-len 64 --output-len 64 --ignore-eos --concurrency 64 --num-prompts 256 --repeats 3 --label prefix-on --out runs/ch06/gpu/prefix-on.json
 python snippets/ch06/bench.py --url http://127.0.0.1:8202 --dataset shared-prefix --prefix-len 2048 --input-len 64 --output-len 64 --ignore-eos --concurrency 64 --num-prompts 256 --repeats 3 --label prefix-off --out runs/ch06/gpu/prefix-off.json
-python snippets/ch06/bench.py --url http://127.0.0.1:8201 --dataset code --input-len 256 --output-len 256 --ignore-eos --concurrency 1 --num-prompts 8 --repeats 3 --label spec-off --out runs/ch06/gpu/spec-off.json
-python snippets/ch06/bench.py --url http://127.0.0.1:8203 --dataset code --input-len 256 --output-len 256 --ignore-eos --concurrency 1 --num-prompts 8 --repeats 3 --label spec-on --out runs/ch06/gpu/spec-on.json
+python snippets/ch06/bench.py --url http://127.0.0.1:8201 --dataset code --input-len 256 --output-len 128 --ignore-eos --concurrency 1 --num-prompts 8 --repeats 3 --label spec-off --out runs/ch06/gpu/spec-off.json
+python snippets/ch06/bench.py --url http://127.0.0.1:8203 --dataset code --input-len 256 --output-len 128 --ignore-eos --concurrency 1 --num-prompts 8 --repeats 3 --label spec-on --out runs/ch06/gpu/spec-on.json
 python snippets/ch06/serve.py stop --all
-python snippets/ch06/report.py runs/ch06/gpu/c1.json runs/ch06/gpu/c4.json runs/ch06/gpu/c16.json runs/ch06/gpu/c64.json runs/ch06/gpu/c256.json runs/ch06/gpu/c1024.json runs/ch06/gpu/prefix-on.json runs/ch06/gpu/prefix-off.json runs/ch06/gpu/spec-off.json runs/ch06/gpu/spec-on.json --sweep c
+python snippets/ch06/report.py runs/ch06/gpu/c1.json runs/ch06/gpu/c16.json runs/ch06/gpu/c64.json runs/ch06/gpu/c256.json runs/ch06/gpu/c1024.json runs/ch06/gpu/prefix-on.json runs/ch06/gpu/prefix-off.json runs/ch06/gpu/spec-off.json runs/ch06/gpu/spec-on.json --sweep c
 # --8<-- [end:serve-gpu]
 
 # --8<-- [start:knobs-gpu]
@@ -101,8 +100,8 @@ python snippets/ch06/bench.py --url http://127.0.0.1:8211 --input-len 1024 --out
 python snippets/ch06/bench.py --url http://127.0.0.1:8212 --input-len 1024 --output-len 256 --ignore-eos --concurrency 128 --num-prompts 384 --repeats 3 --label fp8 --out runs/ch06/gpu/fp8.json
 python snippets/ch06/serve.py stop --name fp8
 python snippets/ch06/serve.py start --device cuda --name unchunked --gpus 1 --port 8213 --model runs/ch06/model-1b -- --load-format dummy --max-model-len 8192 --compilation-config '{"cudagraph_capture_sizes":[1,2,4,8,16,32,64,128,256]}' --max-num-seqs 256 --max-num-batched-tokens 8192 --no-enable-chunked-prefill
-python snippets/ch06/bench.py --url http://127.0.0.1:8211 --dataset mixed --input-len 128 --long-len 6144 --long-share 0.1 --output-len 128 --ignore-eos --request-rate 8 --concurrency 256 --num-prompts 96 --repeats 3 --itl-slo-ms 20 --label chunked --out runs/ch06/gpu/chunked.json
-python snippets/ch06/bench.py --url http://127.0.0.1:8213 --dataset mixed --input-len 128 --long-len 6144 --long-share 0.1 --output-len 128 --ignore-eos --request-rate 8 --concurrency 256 --num-prompts 96 --repeats 3 --itl-slo-ms 20 --label unchunked --out runs/ch06/gpu/unchunked.json
+python snippets/ch06/bench.py --url http://127.0.0.1:8211 --dataset mixed --input-len 128 --long-len 6144 --long-share 0.1 --output-len 128 --ignore-eos --request-rate 8 --concurrency 256 --num-prompts 64 --repeats 3 --itl-slo-ms 20 --label chunked --out runs/ch06/gpu/chunked.json
+python snippets/ch06/bench.py --url http://127.0.0.1:8213 --dataset mixed --input-len 128 --long-len 6144 --long-share 0.1 --output-len 128 --ignore-eos --request-rate 8 --concurrency 256 --num-prompts 64 --repeats 3 --itl-slo-ms 20 --label unchunked --out runs/ch06/gpu/unchunked.json
 python snippets/ch06/serve.py stop --all
 python snippets/ch06/report.py runs/ch06/gpu/bf16.json runs/ch06/gpu/fp8.json runs/ch06/gpu/chunked.json runs/ch06/gpu/unchunked.json
 # --8<-- [end:knobs-gpu]
@@ -110,11 +109,11 @@ python snippets/ch06/report.py runs/ch06/gpu/bf16.json runs/ch06/gpu/fp8.json ru
 # --8<-- [start:tp-dp-gpu]
 python snippets/ch06/train_model.py --preset gpu-1b --config-only --out runs/ch06/model-1b
 python snippets/ch06/serve.py start --device cuda --name tp2 --gpus 0,1 --port 8221 --model runs/ch06/model-1b -- --load-format dummy --max-model-len 4096 --compilation-config '{"cudagraph_capture_sizes":[1,2,4,8,16,32,64,128,256]}' --max-num-seqs 256 --tensor-parallel-size 2
-python snippets/ch06/bench.py --url http://127.0.0.1:8221 --input-len 512 --output-len 128 --ignore-eos --concurrency 1 --num-prompts 12 --repeats 3 --label tp2-c1 --out runs/ch06/gpu/tp2-c1.json
+python snippets/ch06/bench.py --url http://127.0.0.1:8221 --input-len 512 --output-len 128 --ignore-eos --concurrency 1 --num-prompts 8 --repeats 3 --label tp2-c1 --out runs/ch06/gpu/tp2-c1.json
 python snippets/ch06/bench.py --url http://127.0.0.1:8221 --input-len 512 --output-len 128 --ignore-eos --concurrency 256 --num-prompts 768 --repeats 3 --label tp2-c256 --out runs/ch06/gpu/tp2-c256.json
 python snippets/ch06/serve.py stop --name tp2
 python snippets/ch06/serve.py start --device cuda --name dp2 --gpus 0,1 --port 8222 --model runs/ch06/model-1b -- --load-format dummy --max-model-len 4096 --compilation-config '{"cudagraph_capture_sizes":[1,2,4,8,16,32,64,128,256]}' --max-num-seqs 256 --data-parallel-size 2
-python snippets/ch06/bench.py --url http://127.0.0.1:8222 --input-len 512 --output-len 128 --ignore-eos --concurrency 1 --num-prompts 12 --repeats 3 --label dp2-c1 --out runs/ch06/gpu/dp2-c1.json
+python snippets/ch06/bench.py --url http://127.0.0.1:8222 --input-len 512 --output-len 128 --ignore-eos --concurrency 1 --num-prompts 8 --repeats 3 --label dp2-c1 --out runs/ch06/gpu/dp2-c1.json
 python snippets/ch06/bench.py --url http://127.0.0.1:8222 --input-len 512 --output-len 128 --ignore-eos --concurrency 256 --num-prompts 768 --repeats 3 --label dp2-c256 --out runs/ch06/gpu/dp2-c256.json
 python snippets/ch06/serve.py stop --all
 python snippets/ch06/report.py runs/ch06/gpu/tp2-c1.json runs/ch06/gpu/dp2-c1.json runs/ch06/gpu/tp2-c256.json runs/ch06/gpu/dp2-c256.json

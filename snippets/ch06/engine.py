@@ -11,11 +11,13 @@ import torch
 import torch.nn.functional as F
 from transformers import LlamaForCausalLM
 from transformers.models.llama.modeling_llama import apply_rotary_pos_emb
+from transformers.utils import logging as hf_logging
 
 
 def load(path: str, device: str = "cpu") -> LlamaForCausalLM:
     # One thread: for steps this small, more CPU threads mostly wait on each other.
     torch.set_num_threads(1)
+    hf_logging.disable_progress_bar()
     torch.manual_seed(0)
     return LlamaForCausalLM.from_pretrained(path, dtype=torch.float32).eval().to(device)
 

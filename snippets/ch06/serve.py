@@ -24,7 +24,7 @@ from pathlib import Path
 
 STATE = Path("runs/ch06/servers")
 # Start-up lines a reader should look at: memory, KV cache, compilation, CUDA graphs.
-LOG_KEYS = ("Model loading took", "KV cache", "Maximum concurrency", "torch.compile took",
+LOG_KEYS = ("Model loading took", "KV cache", "Maximum concurrency", "s in total",
             "Graph capturing finished", "init engine", "Available routes")
 
 

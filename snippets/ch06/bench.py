@@ -206,7 +206,8 @@ def main() -> int:
     ap.add_argument("--prefix-len", type=int, default=256, help="shared-prefix: prefix tokens")
     ap.add_argument("--long-len", type=int, default=1024, help="mixed: long prompt tokens")
     ap.add_argument("--long-share", type=float, default=0.1, help="mixed: share of long ones")
-    ap.add_argument("--concurrency", type=int, default=8, help="requests in flight at most")
+    ap.add_argument("--concurrency", default="8", help="requests in flight at most; a list "
+                    "(1,16,64) sweeps, with 4 x concurrency prompts per level (8 to --num-prompts)")
     ap.add_argument("--request-rate", type=float, default=float("inf"), help="req/s, Poisson")
     ap.add_argument("--ignore-eos", action="store_true", help="always generate --output-len")
     ap.add_argument("--temperature", type=float, default=0.0)
@@ -221,9 +222,15 @@ def main() -> int:
     ap.add_argument("--out", help="also write the summary to this JSON file")
     a = ap.parse_args()
     a.url = a.url.rstrip("/").removesuffix("/v1")
-    for k in ("num_prompts", "input_len", "output_len", "concurrency", "repeats"):
+    try:
+        a.levels = [int(c) for c in str(a.concurrency).split(",")]
+    except ValueError:
+        sys.exit(f"error: --concurrency {a.concurrency} is not a number or a list of numbers")
+    for k in ("num_prompts", "input_len", "output_len", "repeats"):
         if getattr(a, k) <= 0:
             sys.exit(f"error: --{k.replace('_', '-')} must be positive")
+    if min(a.levels) <= 0:
+        sys.exit("error: --concurrency must be positive")
     try:
         return asyncio.run(amain(a))
     except GiveUp as exc:
@@ -253,28 +260,37 @@ async def amain(a) -> int:
 
     tok = AutoTokenizer.from_pretrained(a.tokenizer or a.model)
     mode = f"{a.request_rate} req/s" if a.request_rate != float("inf") else "all at once"
-    print(f"{a.dataset}: {a.num_prompts} prompts x {a.repeats}, {a.input_len} -> {a.output_len} "
-          f"tokens, concurrency {a.concurrency}, {mode}, model {a.model}", flush=True)
+    sweep, a.concurrency = len(a.levels) > 1, a.levels[0]
     await run(a, workload(a, tok, a.seed + 10_000)[:1], "warm-up")
-    runs = []
-    for r in range(a.repeats):
-        s = await run(a, workload(a, tok, a.seed + r), f"repeat {r + 1}/{a.repeats}")
-        runs.append(s)
-        print(f"repeat {r + 1}: {s['request_throughput']:.2f} req/s, "
-              f"{s['output_tokens_per_s']:,.0f} output tokens/s, "
-              f"TTFT p50 {s['ttft_p50_ms']:.0f} ms "
-              f"p99 {s['ttft_p99_ms']:.0f} ms, ITL p50 {s['itl_p50_ms']:.1f} ms "
-              f"p99 {s['itl_p99_ms']:.1f} ms, goodput {s['goodput']:.2f} req/s", flush=True)
-    summary = {k: round(statistics.median(r[k] for r in runs), 4) for k in runs[0]}
-    summary |= {"min": {k: round(min(r[k] for r in runs), 4) for k in runs[0]},
-                "max": {k: round(max(r[k] for r in runs), 4) for k in runs[0]},
-                "repeats": a.repeats, "label": a.label, "dataset": a.dataset,
-                "concurrency": a.concurrency,
-                "request_rate": None if a.request_rate == float("inf") else a.request_rate}
-    if a.out:
-        Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(a.out).write_text(json.dumps(summary, indent=1) + "\n")
-    print(json.dumps(summary))
+    results = {}
+    for level in a.levels:
+        a.concurrency = level
+        n = min(a.num_prompts, max(8, 4 * level)) if sweep else a.num_prompts
+        print(f"{a.dataset}: {n} prompts x {a.repeats}, {a.input_len} -> {a.output_len} tokens, "
+              f"concurrency {level}, {mode}, model {a.model}", flush=True)
+        runs = []
+        for r in range(a.repeats):
+            s = await run(a, workload(a, tok, a.seed + r)[:n], f"repeat {r + 1}/{a.repeats}")
+            runs.append(s)
+            print(f"repeat {r + 1}: {s['request_throughput']:.2f} req/s, "
+                  f"{s['output_tokens_per_s']:,.0f} output tokens/s, "
+                  f"TTFT p50 {s['ttft_p50_ms']:.0f} ms p99 {s['ttft_p99_ms']:.0f} ms, "
+                  f"ITL p50 {s['itl_p50_ms']:.1f} ms p99 {s['itl_p99_ms']:.1f} ms, "
+                  f"goodput {s['goodput']:.2f} req/s", flush=True)
+        label = f"{a.label}{level}" if sweep else a.label
+        summary = {k: round(statistics.median(r[k] for r in runs), 4) for k in runs[0]}
+        summary |= {"min": {k: round(min(r[k] for r in runs), 4) for k in runs[0]},
+                    "max": {k: round(max(r[k] for r in runs), 4) for k in runs[0]},
+                    "repeats": a.repeats, "label": label, "dataset": a.dataset,
+                    "concurrency": level,
+                    "request_rate": None if a.request_rate == float("inf") else a.request_rate}
+        if a.out:
+            out = Path(a.out)
+            out = out.with_name(f"{out.stem}{level}{out.suffix}") if sweep else out
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(json.dumps(summary, indent=1) + "\n")
+        results[label] = summary
+    print(json.dumps(results if sweep else summary))
     return 0
 
 

@@ -32,7 +32,8 @@ def main() -> int:
     ap.add_argument("--context", type=int, default=8192, help="tokens per request")
     ap.add_argument("--gpu-gib", type=float, default=141 * 1e9 / 2**30, help="memory per GPU "
                     "(default: an H200's 141 GB)")
-    ap.add_argument("--utilization", type=float, default=0.9, help="vLLM's share of it")
+    ap.add_argument("--utilization", type=float, default=0.9, help="the share vLLM may use "
+                    "(its --gpu-memory-utilization)")
     ap.add_argument("--block", type=int, default=16, help="tokens per KV cache block")
     a = ap.parse_args()
     if a.context <= 0 or a.gpu_gib <= 0 or not 0 < a.utilization <= 1 or a.block <= 0:

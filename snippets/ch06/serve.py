@@ -75,7 +75,7 @@ def check_resources(a, extra: list[str]) -> None:
             fail(f"port {a.port} is already in use on 127.0.0.1; pick another with --port")
     sizes = {n: int(flag(extra, f"--{n}-parallel-size", f"-{n[0]}p", default=1))
              for n in ("tensor", "pipeline", "data")}
-    util = float(flag(extra, "--gpu-memory-utilization", default=0.9))
+    util = float(flag(extra, "--gpu-memory-utilization", default=0.92))  # vLLM 0.32's default
     if not 0 < util <= 1:
         fail(f"--gpu-memory-utilization {util} must be in (0, 1]")
     if a.device == "cpu":

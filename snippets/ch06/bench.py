@@ -4,8 +4,8 @@
     python snippets/ch06/bench.py --url URL --request-rate 4 --dataset shared-prefix --repeats 3
 
 Streams every request, times the first token and each later chunk, and counts tokens from
-the server's usage report. Prompts are token ids from the model's tokenizer, so their
-lengths are exact (`chat` and `code` send text). Each repeat draws fresh prompts.
+the server's usage report. Prompts are made from random token ids of the model's
+tokenizer (or real text for `chat` and `code`). Each repeat draws fresh prompts.
 """
 
 import argparse
@@ -34,9 +34,12 @@ class Refused(Exception):
 
 # --8<-- [start:workload]
 def workload(a, tok, seed: int) -> list[dict]:
-    """One request body per prompt: token ids for random, shared-prefix and mixed."""
+    """One request body per prompt. Random token ids are sent as their text, as vLLM's own
+    benchmark does, so the server tokenizes every prompt as it would real traffic."""
     rng = random.Random(seed)
     ids = lambda n: [rng.randrange(1000, tok.vocab_size) for _ in range(n)]  # noqa: E731
+    # Decoded random ids re-tokenize longer; one round trip brings them back to n tokens.
+    text = lambda t: tok.decode(tok(tok.decode(t))["input_ids"][: len(t)])  # noqa: E731
     if a.dataset in ("chat", "code"):
         src = sorted(Path(sysconfig.get_paths()["stdlib"]).glob("*.py"))
         texts = [p.read_text(errors="replace") for p in src]
@@ -47,11 +50,12 @@ def workload(a, tok, seed: int) -> list[dict]:
     reqs = []
     for i in range(a.num_prompts):
         if a.dataset == "random":
-            body = {"prompt": ids(a.input_len)}
+            body = {"prompt": text(ids(a.input_len))}
         elif a.dataset == "shared-prefix":  # one long system prompt, a short question each
-            body = {"prompt": prefix + ids(a.input_len)}
+            body = {"prompt": text(prefix) + text(ids(a.input_len))}
         elif a.dataset == "mixed":  # a few long documents among many short chats
-            body = {"prompt": ids(a.long_len if rng.random() < a.long_share else a.input_len)}
+            n = a.long_len if rng.random() < a.long_share else a.input_len
+            body = {"prompt": text(ids(n))}
         elif a.dataset == "code":  # the start of a real module: a draft model can guess it
             body = {"prompt": tok.decode(tok(texts[i])["input_ids"][: a.input_len])}
         else:  # questions like those the model saw in training

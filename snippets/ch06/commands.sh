@@ -54,7 +54,7 @@ grep -E "^vllm:(num_requests_running|kv_cache_usage_perc|prefix_cache_(queries|h
 .venv-vllm/bin/python snippets/ch06/bench.py --url http://127.0.0.1:8102 --dataset random --input-len 128 --output-len 32 --ignore-eos --num-prompts 32 --concurrency 4 --label ours --out runs/ch06/bench/ours.json
 .venv-vllm/bin/python snippets/ch06/vllm_bench.py --base-url http://127.0.0.1:8102 --model runs/ch06/model --dataset-name random --random-input-len 128 --random-output-len 32 --ignore-eos --num-prompts 32 --max-concurrency 4 --save-result --result-dir runs/ch06/bench --result-filename vllm-bench.json
 .venv-vllm/bin/python snippets/ch06/serve.py stop
-.venv-vllm/bin/python snippets/ch06/report.py runs/ch06/bench/ours.json runs/ch06/bench/vllm-bench.json --within 0.10
+.venv-vllm/bin/python snippets/ch06/report.py runs/ch06/bench/ours.json runs/ch06/bench/vllm-bench.json --check vllm-bench:ours
 # --8<-- [end:bench-cpu]
 
 # --8<-- [start:bench-down]
@@ -77,12 +77,13 @@ python snippets/ch06/serve.py wait --name base --name noprefix --name spec
 python snippets/ch06/serve.py log --name base
 python snippets/ch06/client.py --url http://127.0.0.1:8201 --samples 3
 python snippets/ch06/bench.py --url http://127.0.0.1:8201 --input-len 512 --output-len 128 --ignore-eos --concurrency 1,16,64,256,1024 --num-prompts 1024 --label c --out runs/ch06/gpu/c.json
+python snippets/ch06/vllm_bench.py --base-url http://127.0.0.1:8201 --model runs/ch06/model-gpu --dataset-name random --random-input-len 512 --random-output-len 128 --ignore-eos --num-prompts 256 --max-concurrency 64 --save-result --result-dir runs/ch06/gpu --result-filename vllm-bench.json
 python snippets/ch06/bench.py --url http://127.0.0.1:8201 --dataset shared-prefix --prefix-len 2048 --input-len 64 --output-len 64 --ignore-eos --concurrency 64 --num-prompts 256 --repeats 3 --label prefix-on --out runs/ch06/gpu/prefix-on.json
 python snippets/ch06/bench.py --url http://127.0.0.1:8202 --dataset shared-prefix --prefix-len 2048 --input-len 64 --output-len 64 --ignore-eos --concurrency 64 --num-prompts 256 --repeats 3 --label prefix-off --out runs/ch06/gpu/prefix-off.json
 python snippets/ch06/bench.py --url http://127.0.0.1:8201 --dataset code --input-len 256 --output-len 128 --ignore-eos --concurrency 1 --num-prompts 8 --repeats 3 --label spec-off --out runs/ch06/gpu/spec-off.json
 python snippets/ch06/bench.py --url http://127.0.0.1:8203 --dataset code --input-len 256 --output-len 128 --ignore-eos --concurrency 1 --num-prompts 8 --repeats 3 --label spec-on --out runs/ch06/gpu/spec-on.json
 python snippets/ch06/serve.py stop --all
-python snippets/ch06/report.py runs/ch06/gpu/c1.json runs/ch06/gpu/c16.json runs/ch06/gpu/c64.json runs/ch06/gpu/c256.json runs/ch06/gpu/c1024.json runs/ch06/gpu/prefix-on.json runs/ch06/gpu/prefix-off.json runs/ch06/gpu/spec-off.json runs/ch06/gpu/spec-on.json --sweep c
+python snippets/ch06/report.py runs/ch06/gpu/c1.json runs/ch06/gpu/c16.json runs/ch06/gpu/c64.json runs/ch06/gpu/c256.json runs/ch06/gpu/c1024.json runs/ch06/gpu/prefix-on.json runs/ch06/gpu/prefix-off.json runs/ch06/gpu/spec-off.json runs/ch06/gpu/spec-on.json runs/ch06/gpu/vllm-bench.json --sweep c --check vllm-bench:c64 --within 0.10
 # --8<-- [end:serve-gpu]
 
 # --8<-- [start:knobs-gpu]

@@ -1,6 +1,7 @@
 """Put benchmark results side by side: ours (bench.py --out) and `vllm bench serve`'s.
 
-    python snippets/ch06/report.py runs/ch06/bench/ours.json runs/ch06/bench/vllm.json --within 0.10
+    python snippets/ch06/report.py runs/ch06/bench/ours.json runs/ch06/bench/vllm.json \
+        --check vllm:ours --within 0.1
     python snippets/ch06/report.py runs/ch06/gpu/*.json --sweep c
 
 Prints one row per run (median ± half the spread of its repeats) and one JSON line keyed
@@ -30,7 +31,7 @@ def load(path: Path) -> tuple[str, dict]:
         raw = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
         sys.exit(f"error: cannot read {path}: {exc}")
-    if "label" in raw:  # bench.py
+    if "output_tokens_per_s" in raw:  # bench.py
         return raw["label"], raw
     run = {ours: raw[k] for k, ours in VLLM_KEYS.items() if raw.get(k) is not None}
     return path.stem, run
@@ -39,8 +40,9 @@ def load(path: Path) -> tuple[str, dict]:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("files", nargs="+", type=Path)
-    ap.add_argument("--within", type=float, help="fail unless throughput and median TTFT "
-                    "of every run are within this fraction of the first's")
+    ap.add_argument("--check", metavar="A:B", help="set run A's request throughput and "
+                    "median TTFT against run B's (e.g. vllm-bench:ours)")
+    ap.add_argument("--within", type=float, help="with --check: fail if either is further off")
     ap.add_argument("--sweep", metavar="PREFIX", help="runs whose label starts with PREFIX "
                     "are a concurrency sweep: find where throughput saturates")
     a = ap.parse_args()
@@ -70,13 +72,17 @@ def main() -> int:
         summary["peak_output_tokens_per_s"] = peak
         print(f"90% of the peak {peak:,.0f} output tokens/s is reached at concurrency "
               f"{summary['saturation_concurrency']}")
-    if a.within is not None:
-        off = {f"{n}.{k}": r for n, rs in summary["ratio"].items() for k, r in rs.items()
-               if k in ("request_throughput", "ttft_p50_ms") and abs(r - 1) > a.within}
-        summary["within"] = int(not off)
-        far = ", ".join(f"{k} x{v:.2f}" for k, v in off.items())
-        print(f"all within {a.within:.0%} of {names[0]}" if not off else
-              f"outside {a.within:.0%} of {names[0]}: {far}")
+    if a.check:
+        x, y = a.check.split(":")
+        if x not in runs or y not in runs:
+            sys.exit(f"error: --check {a.check}: runs are {', '.join(names)}")
+        ratios = {k: runs[x][k] / runs[y][k] for k in ("request_throughput", "ttft_p50_ms")}
+        summary["check"] = {k: round(v, 4) for k, v in ratios.items()}
+        print(f"{x} / {y}: request throughput x{ratios['request_throughput']:.3f}, "
+              f"median TTFT x{ratios['ttft_p50_ms']:.3f}")
+        if a.within is not None:
+            summary["within"] = int(all(abs(v - 1) <= a.within for v in ratios.values()))
+            print(f"{'within' if summary['within'] else 'NOT within'} {a.within:.0%}")
     print(json.dumps(summary))
     return 0 if summary.get("within", 1) else 1
 

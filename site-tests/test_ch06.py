@@ -122,13 +122,13 @@ def prefix_counters(server) -> tuple[float, float]:
 def test_metrics_and_prefix_cache_hits(server):
     q0, h0 = prefix_counters(server)
     p = vrun([SNIP / "bench.py", "--url", server["url"], "--api-key", KEY, "--dataset",
-              "shared-prefix", "--prefix-len", "256", "--input-len", "16", "--num-prompts", "8",
+              "shared-prefix", "--prefix-len", "300", "--input-len", "8", "--num-prompts", "8",
               "--output-len", "4", "--concurrency", "1"], cwd=server["dir"])
     assert p.returncode == 0, p.stderr[-2000:]
     q1, h1 = prefix_counters(server)
-    # 9 prompts of 272 tokens (a warm-up with its own prefix, then 8 sharing one): 7 find
-    # the 256-token prefix cached, in whole blocks (of 16 tokens on GPUs, 128 on CPUs).
-    assert q1 - q0 >= 9 * 272 and (h1 - h0) / (q1 - q0) > 0.6, (q0, h0, q1, h1)
+    # 9 prompts of about 308 tokens (a warm-up with its own prefix, then 8 sharing one): 7
+    # find the first 256 or more prefix tokens cached, in whole blocks (128 tokens on CPUs).
+    assert q1 - q0 >= 9 * 290 and (h1 - h0) / (q1 - q0) > 0.5, (q0, h0, q1, h1)
 
 
 def test_structured_output_follows_the_schema(server):

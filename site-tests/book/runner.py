@@ -69,9 +69,10 @@ def scratch_copy(dest: Path | None = None) -> Path:
 
 def block_env(workdir: Path, token: str) -> dict[str, str]:
     """The reader's shell: the running interpreter as `python`, its scripts on PATH."""
-    venv = REPO / ".venv"
-    if venv.is_dir() and not (workdir / ".venv").exists():
-        (workdir / ".venv").symlink_to(venv)  # so `make setup` finds it ready
+    for name in (".venv", ".venv-vllm"):  # so `make setup` and `make setup-vllm` find them ready
+        venv = REPO / name
+        if venv.is_dir() and not (workdir / name).exists():
+            (workdir / name).symlink_to(venv)
     shim = workdir / ".book-bin"
     shim.mkdir(exist_ok=True)
     py = shim / "python"

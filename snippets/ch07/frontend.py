@@ -12,6 +12,7 @@ import argparse
 import json
 import sys
 import time
+from pathlib import Path
 
 from prefix_hits import scrape
 
@@ -30,6 +31,7 @@ def main():
     ap.add_argument("--url", default="http://127.0.0.1:8300")
     ap.add_argument("--programs", type=int, default=64)
     ap.add_argument("--threads", type=int, default=16)
+    ap.add_argument("--out", help="also write the summary to this JSON file")
     args = ap.parse_args()
     if args.programs < 1 or args.threads < 1:
         sys.exit("error: --programs and --threads must be at least 1")
@@ -40,7 +42,7 @@ def main():
     def review(s, module):
         s += f"Module: {module}.py\nSummary:" + sgl.gen("summary", max_tokens=48, stop="\n")
         forks = s.fork(len(ASPECTS))  # three continuations of one shared prefix
-        for f, aspect in zip(forks, ASPECTS):
+        for f, aspect in zip(forks, ASPECTS, strict=True):
             f += f"\n{aspect}:" + sgl.gen("note", max_tokens=32, stop="\n")
         s += "\nNotes:" + " |".join(f["note"] for f in forks)
         s += "\nRisk: " + sgl.select("risk", choices=["low", "medium", "high"])
@@ -56,12 +58,16 @@ def main():
     cached, prompt = cached - cached0, prompt - prompt0
     risks = [st["risk"] for st in states]
     print(f"{args.programs} programs in {wall:.1f} s; first summary: {states[0]['summary'][:60]!r}")
-    print(f"risk choices: " + ", ".join(f"{r} {risks.count(r)}" for r in ("low", "medium", "high")))
+    print("risk choices: " + ", ".join(f"{r} {risks.count(r)}" for r in ("low", "medium", "high")))
     print(f"prompt tokens {prompt:.0f}, served from the radix cache {cached:.0f} "
           f"({cached / max(prompt, 1):.1%})")
-    print(json.dumps({"programs": args.programs, "wall_s": round(wall, 2),
-                      "programs_per_s": round(args.programs / wall, 2), "prompt_tokens": prompt,
-                      "cached_tokens": cached, "hit_rate": round(cached / max(prompt, 1), 4)}))
+    summary = {"programs": args.programs, "wall_s": round(wall, 2),
+               "programs_per_s": round(args.programs / wall, 2), "prompt_tokens": prompt,
+               "cached_tokens": cached, "hit_rate": round(cached / max(prompt, 1), 4)}
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(summary) + "\n")
+    print(json.dumps(summary))
 
 
 if __name__ == "__main__":

@@ -62,6 +62,7 @@ def main():
     ap.add_argument("--batch-sizes", type=int, nargs="+", default=[16, 256, 4096])
     ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", help="also write the summary to this JSON file")
     args = ap.parse_args()
     cfg_path = Path(args.model) / "config.json"
     if not cfg_path.exists():
@@ -128,6 +129,9 @@ def main():
           f"{remote:.2f} other GPU(s) on average; TP all-reduce {tp:.0f} bytes per GPU")
     summary.update(remote_gpus_per_token=round(remote, 3), a2a_bytes_per_token_layer=round(a2a),
                    tp_allreduce_bytes_per_token_layer=round(tp))
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(summary) + "\n")
     print(json.dumps(summary))
 
 

@@ -48,6 +48,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--trace", default="runs/ch07/chat.jsonl")
     ap.add_argument("--url", default="http://127.0.0.1:8107")
+    ap.add_argument("--out", help="also write the summary to this JSON file")
     args = ap.parse_args()
     if not Path(args.trace).exists():
         fail(f"--trace {args.trace} does not exist; write it with chat_trace.py")
@@ -72,12 +73,16 @@ def main():
     for name, h, q in rows:
         print(f"{name:34} {h:8.0f} of {q:8.0f} prompt tokens reused ({h / q:.1%})")
     # --8<-- [end:table]
-    print(json.dumps({"engine": engine, "block_size": block, "server_hits": hits,
-                      "server_queries": queries, "server_hit_rate": round(hits / queries, 4),
-                      "token_hits": token["hits"], "token_hit_rate": round(token["hit_rate"], 4),
-                      "block_hits": paged["hits"], "block_hit_rate": round(paged["hit_rate"], 4),
-                      "server_minus_block": hits - paged["hits"],
-                      "token_minus_server": token["hits"] - hits}))
+    summary = {"engine": engine, "block_size": block, "server_hits": hits,
+               "server_queries": queries, "server_hit_rate": round(hits / queries, 4),
+               "token_hits": token["hits"], "token_hit_rate": round(token["hit_rate"], 4),
+               "block_hits": paged["hits"], "block_hit_rate": round(paged["hit_rate"], 4),
+               "server_minus_block": hits - paged["hits"],
+               "token_minus_server": token["hits"] - hits}
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(summary) + "\n")
+    print(json.dumps(summary))
 
 
 if __name__ == "__main__":

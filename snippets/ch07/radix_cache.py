@@ -13,7 +13,6 @@ import argparse
 import itertools
 import json
 
-
 # --8<-- [start:tree]
 CLOCK = itertools.count()  # a logical clock: the order of use, for LRU eviction
 

@@ -55,6 +55,7 @@ def main():
     ap.add_argument("--max-tokens", type=int, default=64)
     ap.add_argument("--timeout", type=float, default=120)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", help="also write the summary to this JSON file")
     args = ap.parse_args()
     if args.max_tokens < 1:
         fail("--max-tokens must be at least 1")
@@ -84,9 +85,13 @@ def main():
         fail(f"the reply violates the schema it asked for{cut}: {problem}")
     # --8<-- [end:request]
     print("             valid against", args.schema)
-    print(json.dumps({"constrained_valid": True, "free_valid": check(free["message"]["content"],
-                      schema) is None, "reply_chars": len(text),
-                      "finish_reason": reply.get("finish_reason")}))
+    free_ok = check(free["message"]["content"], schema) is None
+    summary = {"constrained_valid": True, "free_valid": free_ok, "reply_chars": len(text),
+               "finish_reason": reply.get("finish_reason")}
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(summary) + "\n")
+    print(json.dumps(summary))
 
 
 if __name__ == "__main__":

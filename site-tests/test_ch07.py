@@ -106,3 +106,12 @@ def test_radix_cache_example_is_exact():
     small.insert([1, 2, 3])
     small.insert([7, 8, 9])  # over capacity: the older leaf goes
     assert small.match([1, 2, 3]) == 0 and small.match([7, 8, 9]) == 3
+
+
+def test_decode_instance_before_its_prefill_peer(tmp_path):
+    """The decode server of a disaggregated pair refuses to start while its peer is not running."""
+    proc = _run([str(REPO / "snippets/ch06/serve.py"), "start", "--name", "decode", "--after",
+                 "prefill", "--model", str(tmp_path), "--port", "8202"], {}, 0, tmp_path)
+    _assert_one_line_error(
+        proc, r"^error: decode needs 'prefill' running first: no server named 'prefill' was started$")
+    assert not (tmp_path / "runs/ch06/servers/decode.json").exists()

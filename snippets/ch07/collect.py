@@ -3,7 +3,7 @@
     python snippets/ch07/collect.py runs/ch07/vllm
 
 Every `NAME.json` in the folder becomes key NAME of the summary. Benchmark results
-(chapter 6's bench.py) become table rows: the median of the repeats and their range.
+(chapter 6's bench.py) also become table rows: the median of the repeats and their range.
 """
 
 import argparse
@@ -33,10 +33,6 @@ def main():
         print(f"{'run':10}" + "".join(f"{title:>26}" for _, title, _ in COLUMNS))
         for name, r in benches.items():
             print(f"{name:10}" + "".join(f"{cell(r, k, fmt):>26}" for k, _, fmt in COLUMNS))
-    for name, r in results.items():
-        if name not in benches:
-            flat = ", ".join(f"{k} {v}" for k, v in r.items() if isinstance(v, (int, float)))
-            print(f"{name}: {flat}")
     print(json.dumps(results))
 
 

@@ -31,7 +31,7 @@ def main():
     ap.add_argument("--url", default="http://127.0.0.1:8300")
     ap.add_argument("--programs", type=int, default=64)
     ap.add_argument("--threads", type=int, default=16)
-    ap.add_argument("--out", help="also write the summary to this JSON file")
+    ap.add_argument("--out", help="write the summary line to this file instead")
     args = ap.parse_args()
     if args.programs < 1 or args.threads < 1:
         sys.exit("error: --programs and --threads must be at least 1")
@@ -64,10 +64,11 @@ def main():
     summary = {"programs": args.programs, "wall_s": round(wall, 2),
                "programs_per_s": round(args.programs / wall, 2), "prompt_tokens": prompt,
                "cached_tokens": cached, "hit_rate": round(cached / max(prompt, 1), 4)}
-    if args.out:
+    if args.out:  # for collect.py, which prints the run's summary line
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(summary) + "\n")
-    print(json.dumps(summary))
+    else:
+        print(json.dumps(summary))
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ def main():
     ap.add_argument("--prefill", default="http://127.0.0.1:8201")
     ap.add_argument("--decode", default="http://127.0.0.1:8202")
     ap.add_argument("--dtype-bytes", type=int, default=2, help="2 for a bf16 KV cache")
-    ap.add_argument("--out", help="also write the summary to this JSON file")
+    ap.add_argument("--out", help="write the summary line to this file instead")
     args = ap.parse_args()
     cfg_path = Path(args.model) / "config.json"
     if not cfg_path.exists():
@@ -62,10 +62,11 @@ def main():
                "transfer_ms": round(seconds * 1e3, 3),
                "transfer_gbps": round(moved / seconds / 1e9, 2),
                "transfers": transfers, "requests": requests}
-    if args.out:
+    if args.out:  # for collect.py, which prints the run's summary line
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(summary) + "\n")
-    print(json.dumps(summary))
+    else:
+        print(json.dumps(summary))
 
 
 if __name__ == "__main__":

@@ -62,7 +62,7 @@ def main():
     ap.add_argument("--batch-sizes", type=int, nargs="+", default=[16, 256, 4096])
     ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", help="also write the summary to this JSON file")
+    ap.add_argument("--out", help="write the summary line to this file instead")
     args = ap.parse_args()
     cfg_path = Path(args.model) / "config.json"
     if not cfg_path.exists():
@@ -88,7 +88,7 @@ def main():
     if len(ids) < args.tokens:
         fail(f"the text gave only {len(ids)} tokens; ask for fewer with --tokens")
     dtype = torch.bfloat16 if args.device == "cuda" else torch.float32
-    model = AutoModelForCausalLM.from_pretrained(args.model, dtype=dtype).to(args.device).eval()
+    model = AutoModelForCausalLM.from_pretrained(args.model).to(args.device, dtype).eval()
     layers = [[] for _ in range(cfg["num_hidden_layers"])]
     with torch.no_grad():
         for s in range(0, len(ids), args.seq_len):
@@ -103,7 +103,9 @@ def main():
     print(f"{args.model}: {len(choices)} MoE layers, {experts} experts, top-{k}, "
           f"{len(ids)} tokens, EP over {args.ep_size} GPUs")
     print(f"{'batch':>6} {'busiest expert':>15} {'busiest GPU':>12} {'uniform GPU':>12}")
-    summary = {"experts": experts, "top_k": k, "ep_size": args.ep_size, "tokens": len(ids)}
+    params = sum(t.numel() for t in model.parameters())
+    summary = {"experts": experts, "top_k": k, "ep_size": args.ep_size, "tokens": len(ids),
+               "params_b": round(params / 1e9, 2)}
     for b in args.batch_sizes:
         per_layer = [imbalance(c, experts, args.ep_size, b) for c in choices]
         ex = sum(p["expert"] for p in per_layer) / len(per_layer)
@@ -129,10 +131,11 @@ def main():
           f"{remote:.2f} other GPU(s) on average; TP all-reduce {tp:.0f} bytes per GPU")
     summary.update(remote_gpus_per_token=round(remote, 3), a2a_bytes_per_token_layer=round(a2a),
                    tp_allreduce_bytes_per_token_layer=round(tp))
-    if args.out:
+    if args.out:  # for collect.py, which prints the run's summary line
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(summary) + "\n")
-    print(json.dumps(summary))
+    else:
+        print(json.dumps(summary))
 
 
 if __name__ == "__main__":

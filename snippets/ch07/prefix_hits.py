@@ -48,7 +48,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--trace", default="runs/ch07/chat.jsonl")
     ap.add_argument("--url", default="http://127.0.0.1:8107")
-    ap.add_argument("--out", help="also write the summary to this JSON file")
+    ap.add_argument("--out", help="write the summary line to this file instead")
     args = ap.parse_args()
     if not Path(args.trace).exists():
         fail(f"--trace {args.trace} does not exist; write it with chat_trace.py")
@@ -79,10 +79,11 @@ def main():
                "block_hits": paged["hits"], "block_hit_rate": round(paged["hit_rate"], 4),
                "server_minus_block": hits - paged["hits"],
                "token_minus_server": token["hits"] - hits}
-    if args.out:
+    if args.out:  # for collect.py, which prints the run's summary line
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(summary) + "\n")
-    print(json.dumps(summary))
+    else:
+        print(json.dumps(summary))
 
 
 if __name__ == "__main__":

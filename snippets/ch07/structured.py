@@ -55,7 +55,7 @@ def main():
     ap.add_argument("--max-tokens", type=int, default=64)
     ap.add_argument("--timeout", type=float, default=120)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", help="also write the summary to this JSON file")
+    ap.add_argument("--out", help="write the summary line to this file instead")
     args = ap.parse_args()
     if args.max_tokens < 1:
         fail("--max-tokens must be at least 1")
@@ -88,10 +88,11 @@ def main():
     free_ok = check(free["message"]["content"], schema) is None
     summary = {"constrained_valid": True, "free_valid": free_ok, "reply_chars": len(text),
                "finish_reason": reply.get("finish_reason")}
-    if args.out:
+    if args.out:  # for collect.py, which prints the run's summary line
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(summary) + "\n")
-    print(json.dumps(summary))
+    else:
+        print(json.dumps(summary))
 
 
 if __name__ == "__main__":

@@ -111,6 +111,40 @@ async def one(session, a, body: dict) -> dict:
 # --8<-- [end:request]
 
 
+# --8<-- [start:scrape]
+COUNTERS = ["vllm:prefix_cache_queries", "vllm:prefix_cache_hits", "vllm:spec_decode_num_drafts",
+            "vllm:spec_decode_num_draft_tokens", "vllm:spec_decode_num_accepted_tokens"]
+
+
+async def scrape(session, url: str) -> dict[str, float]:
+    """vLLM's Prometheus counters (summed over their labels); empty for other servers."""
+    try:
+        async with session.get(url + "/metrics") as r:
+            text = await r.text() if r.status == 200 else ""
+    except aiohttp.ClientError:
+        return {}
+    out = dict.fromkeys(COUNTERS, 0.0)
+    for line in text.splitlines():
+        name = line.split("{")[0].split(" ")[0].removesuffix("_total")
+        if name in out and not line.startswith("#"):
+            out[name] += float(line.rsplit(" ", 1)[1])
+    return out
+
+
+def cache_and_spec(before: dict, after: dict) -> dict:
+    d = {k.split(":")[1]: after[k] - before[k] for k in before}
+    out = {}
+    if d.get("prefix_cache_queries"):
+        out["prefix_hit_rate"] = d["prefix_cache_hits"] / d["prefix_cache_queries"]
+    if d.get("spec_decode_num_draft_tokens"):
+        out["spec_acceptance_rate"] = (d["spec_decode_num_accepted_tokens"]
+                                       / d["spec_decode_num_draft_tokens"])
+        out["spec_accepted_per_draft"] = (d["spec_decode_num_accepted_tokens"]
+                                          / d["spec_decode_num_drafts"])
+    return out
+# --8<-- [end:scrape]
+
+
 async def run(a, reqs: list[dict], label: str) -> dict:
     sem = asyncio.Semaphore(a.concurrency)
     rng = random.Random(a.seed)
@@ -130,6 +164,7 @@ async def run(a, reqs: list[dict], label: str) -> dict:
                 print(f"  {label}: {done}/{len(reqs)} requests", file=sys.stderr, flush=True)
             return res
 
+        before = await scrape(session, a.url)
         tasks, start, last = [], time.perf_counter(), {}
         for body in reqs:  # Poisson arrivals at --request-rate, or all at once
             conv = body.pop("_conversation", None)
@@ -140,10 +175,11 @@ async def run(a, reqs: list[dict], label: str) -> dict:
                 await asyncio.sleep(rng.expovariate(a.request_rate))
         results = await asyncio.gather(*tasks, return_exceptions=True)
         duration = time.perf_counter() - start
+        after = await scrape(session, a.url) if before else {}
     for r in results:
         if isinstance(r, BaseException):
             raise r
-    return summarize(a, results, duration)
+    return summarize(a, results, duration) | (cache_and_spec(before, after) if before else {})
 
 
 # --8<-- [start:summary]

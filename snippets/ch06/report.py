@@ -1,11 +1,11 @@
 """Put benchmark results side by side: ours (bench.py --out) and `vllm bench serve`'s.
 
     python snippets/ch06/report.py runs/ch06/bench/ours.json runs/ch06/bench/vllm.json --within 0.10
-    python snippets/ch06/report.py runs/ch06/bench/c*.json --sweep
+    python snippets/ch06/report.py runs/ch06/gpu/*.json --sweep c
 
-Prints a table and one JSON line keyed by each run's label (its file name for vLLM's),
-with the spread of repeated runs, the ratio of each run to the first, and with `--sweep`
-the smallest concurrency that reaches 90% of the peak output throughput.
+Prints one row per run (median ± half the spread of its repeats) and one JSON line keyed
+by each run's label (its file name for vLLM's), with each run's ratio to the first, and
+with `--sweep` the smallest concurrency that reaches 90% of the peak output throughput.
 """
 
 import argparse
@@ -19,8 +19,10 @@ VLLM_KEYS = {"request_throughput": "request_throughput", "output_throughput": "o
              "median_itl_ms": "itl_p50_ms", "p99_itl_ms": "itl_p99_ms",
              "median_tpot_ms": "tpot_p50_ms", "median_e2el_ms": "e2e_p50_ms",
              "request_goodput": "goodput", "max_concurrency": "concurrency"}
-SHOWN = ["request_throughput", "output_tokens_per_s", "ttft_p50_ms", "ttft_p99_ms", "itl_p50_ms",
-         "itl_p99_ms", "e2e_p50_ms", "goodput"]
+HEAD = {"request_throughput": "req/s", "output_tokens_per_s": "out tok/s",
+        "ttft_p50_ms": "TTFT p50 ms", "ttft_p99_ms": "TTFT p99 ms", "itl_p50_ms": "ITL p50 ms",
+        "itl_p99_ms": "ITL p99 ms", "goodput": "goodput/s", "prefix_hit_rate": "prefix hits",
+        "spec_acceptance_rate": "accepted"}
 
 
 def load(path: Path) -> tuple[str, dict]:
@@ -39,29 +41,31 @@ def main() -> int:
     ap.add_argument("files", nargs="+", type=Path)
     ap.add_argument("--within", type=float, help="fail unless throughput and median TTFT "
                     "of every run are within this fraction of the first's")
-    ap.add_argument("--sweep", action="store_true", help="the runs are a concurrency sweep")
+    ap.add_argument("--sweep", metavar="PREFIX", help="runs whose label starts with PREFIX "
+                    "are a concurrency sweep: find where throughput saturates")
     a = ap.parse_args()
     runs = dict(load(f) for f in a.files)
     names = list(runs)
-    if a.sweep:
-        names.sort(key=lambda n: runs[n].get("concurrency", 0))
-    print(f"{'':22}" + "".join(f"{n:>16}" for n in names))
-    for k in SHOWN:
-        row = [runs[n].get(k) for n in names]
-        spread = [(runs[n].get("min", {}).get(k), runs[n].get("max", {}).get(k)) for n in names]
-        cells = [f"{v:,.1f}" if v is not None else "-" for v in row]
-        if any(lo is not None for lo, _ in spread):
-            cells = [c + (f" ±{(hi - lo) / 2:,.0f}" if lo is not None and (hi - lo) >= 1 else "")
-                     for c, (lo, hi) in zip(cells, spread, strict=True)]
-        print(f"{k:22}" + "".join(f"{c:>16}" for c in cells))
-    summary = {n: {k: v for k, v in runs[n].items() if k in SHOWN + ["min", "max", "concurrency"]}
-               for n in names}
+    shown = [k for k in HEAD if any(k in r for r in runs.values())]
+    print(f"{'run':>14}" + "".join(f"{HEAD[k]:>13}" for k in shown))
+    for n in names:
+        cells = []
+        for k in shown:
+            v, lo, hi = runs[n].get(k), runs[n].get("min", {}).get(k), runs[n].get("max", {}).get(k)
+            cell = ("-" if v is None else f"{v:.0%}" if k.endswith("rate") else
+                    f"{v:,.0f}" if v >= 100 else f"{v:,.1f}")
+            if lo is not None and hi - lo >= 0.05 * abs(v or 1) and not k.endswith("rate"):
+                cell += f"±{(hi - lo) / 2:.0f}" if hi - lo >= 2 else f"±{(hi - lo) / 2:.1f}"
+            cells.append(cell)
+        print(f"{n:>14}" + "".join(f"{c:>13}" for c in cells))
+    summary = {n: runs[n] for n in names}
     base = runs[names[0]]
-    summary["ratio"] = {n: {k: round(runs[n][k] / base[k], 4) for k in SHOWN
+    summary["ratio"] = {n: {k: round(runs[n][k] / base[k], 4) for k in shown
                             if runs[n].get(k) and base.get(k)} for n in names[1:]}
     if a.sweep:
-        peak = max(runs[n]["output_tokens_per_s"] for n in names)
-        sat = next(n for n in names if runs[n]["output_tokens_per_s"] >= 0.9 * peak)
+        sweep = [n for n in names if n.startswith(a.sweep)]
+        peak = max(runs[n]["output_tokens_per_s"] for n in sweep)
+        sat = next(n for n in sweep if runs[n]["output_tokens_per_s"] >= 0.9 * peak)
         summary["saturation_concurrency"] = runs[sat].get("concurrency")
         summary["peak_output_tokens_per_s"] = peak
         print(f"90% of the peak {peak:,.0f} output tokens/s is reached at concurrency "

@@ -7,7 +7,8 @@
 
 Writes a Hugging Face folder (LlamaForCausalLM weights in safetensors, a byte-level BPE
 tokenizer with a chat template) that vLLM and SGLang load like any Llama. `--steps 0`
-writes random weights: enough for throughput runs, meaningless as text.
+writes random weights and `--config-only` none (vLLM's `--load-format dummy` makes them):
+enough for throughput runs, meaningless as text.
 """
 
 import argparse
@@ -24,15 +25,15 @@ from pathlib import Path
 # head_dim is 64 everywhere: vLLM's CPU attention rejects smaller heads.
 PRESETS = {  # layers, hidden, heads, kv heads, MLP width, vocab, context, steps, batch
     "cpu": dict(n_layer=4, d_model=256, n_head=4, n_kv_head=2, d_ff=768, vocab=8192,
-                ctx=128, steps=200, batch=16, lr=3e-3, chars=3_000_000, max_pos=1024),
+                ctx=128, steps=120, batch=16, lr=3e-3, chars=3_000_000, max_pos=1024),
     "draft": dict(n_layer=1, d_model=128, n_head=2, n_kv_head=1, d_ff=384, vocab=8192,
-                  ctx=128, steps=200, batch=16, lr=3e-3, chars=3_000_000, max_pos=1024),
+                  ctx=128, steps=120, batch=16, lr=3e-3, chars=3_000_000, max_pos=1024),
     "gpu": dict(n_layer=12, d_model=768, n_head=12, n_kv_head=4, d_ff=3072, vocab=16384,
                 ctx=1024, steps=1400, batch=64, lr=1.5e-3, chars=40_000_000, max_pos=4096),
     "gpu-draft": dict(n_layer=2, d_model=512, n_head=8, n_kv_head=4, d_ff=1536, vocab=16384,
                       ctx=1024, steps=1400, batch=64, lr=2e-3, chars=40_000_000, max_pos=4096),
     "gpu-1b": dict(n_layer=16, d_model=2048, n_head=32, n_kv_head=8, d_ff=5632, vocab=16384,
-                   ctx=2048, steps=0, batch=16, lr=3e-4, chars=4_000_000, max_pos=4096),
+                   ctx=2048, steps=0, batch=16, lr=3e-4, chars=4_000_000, max_pos=16384),
 }
 SPECIALS = ["<|endoftext|>", "<|system|>", "<|user|>", "<|assistant|>", "<|end|>"]
 CHAT_TEMPLATE = (
@@ -100,6 +101,10 @@ def main() -> int:
     ap.add_argument("--max-seconds", type=float, default=1e9, help="stop training after this long")
     ap.add_argument("--max-chars", type=int, help="characters of stdlib to read (preset's)")
     ap.add_argument("--chat-share", type=float, default=0.1, help="fraction of chat samples")
+    ap.add_argument("--config-only", action="store_true", help="write config and tokenizer, "
+                    "no weights (serve with --load-format dummy)")
+    ap.add_argument("--threads", type=int, default=1, help="CPU threads for PyTorch: at this "
+                    "size more threads mostly wait on each other, worse on a busy machine")
     ap.add_argument("--seed", type=int, default=0)
     for k in ("n_layer", "d_model", "n_head", "n_kv_head", "d_ff", "ctx", "batch"):
         ap.add_argument("--" + k.replace("_", "-"), type=int)
@@ -121,6 +126,7 @@ def main() -> int:
 
     if args.device == "cuda" and not torch.cuda.is_available():
         sys.exit("error: --device cuda was given but this machine has no CUDA GPU")
+    torch.set_num_threads(args.threads)
     random.seed(args.seed)
     torch.manual_seed(args.seed)
     t0 = time.time()
@@ -145,8 +151,15 @@ def main() -> int:
         rope_theta=10000.0, tie_word_embeddings=True, torch_dtype="bfloat16",
         bos_token_id=tok.bos_token_id, eos_token_id=tok.convert_tokens_to_ids("<|end|>"),
         pad_token_id=tok.pad_token_id)
-    model = LlamaForCausalLM(config).to(args.device)
     # --8<-- [end:model]
+    out = Path(args.out)
+    if args.config_only:  # for vLLM's --load-format dummy: random weights, nothing to write
+        config.save_pretrained(out)
+        save_tokenizer(tok, config, out)
+        print(f"wrote {out}/ (config and tokenizer only)")
+        print(json.dumps({"params_m": None, "steps": 0, "vocab": len(tok), "preset": args.preset}))
+        return 0
+    model = LlamaForCausalLM(config).to(args.device)
     n_params = sum(p.numel() for p in model.parameters())
     print(f"model: {n_params / 1e6:.1f}M parameters, {cfg['n_layer']} layers, "
           f"d_model {cfg['d_model']}, {steps} steps of {cfg['batch']} x {cfg['ctx']} tokens",
@@ -180,14 +193,8 @@ def main() -> int:
             break
     train_s = time.time() - start
 
-    out = Path(args.out)
     model.to(torch.bfloat16).save_pretrained(out, safe_serialization=True)
-    tok.save_pretrained(out)
-    # vLLM stops at every eos id of generation_config.json: <|end|> for chat, and the
-    # document separator for plain completions.
-    gcfg = {"bos_token_id": tok.bos_token_id, "pad_token_id": tok.pad_token_id,
-            "eos_token_id": [config.eos_token_id, tok.eos_token_id]}
-    (out / "generation_config.json").write_text(json.dumps(gcfg, indent=2) + "\n")
+    save_tokenizer(tok, config, out)
     size = sum(f.stat().st_size for f in out.iterdir()) / 2**20
     print(f"wrote {out}/ ({size:.1f} MiB)")
     print(json.dumps({"params_m": round(n_params / 1e6, 2), "steps": done,
@@ -196,6 +203,15 @@ def main() -> int:
                       "train_s": round(train_s, 1), "folder_mib": round(size, 1),
                       "vocab": len(tok), "preset": args.preset}))
     return 0
+
+
+def save_tokenizer(tok, config, out: Path) -> None:
+    tok.save_pretrained(out)
+    # vLLM stops at every eos id of generation_config.json: <|end|> for chat, and the
+    # document separator for plain completions.
+    gcfg = {"bos_token_id": tok.bos_token_id, "pad_token_id": tok.pad_token_id,
+            "eos_token_id": [config.eos_token_id, tok.eos_token_id]}
+    (out / "generation_config.json").write_text(json.dumps(gcfg, indent=2) + "\n")
 
 
 def batch(ids, chat_ids, n, n_chat, ctx, gen):

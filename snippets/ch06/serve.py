@@ -49,15 +49,15 @@ def sglang_command(a, extra: list[str]) -> list[str]:
             "--host", "127.0.0.1", "--port", str(a.port), *extra]
 
 
-def proxy_command(a, extra: list[str]) -> list[str]:
-    # Chapter 7's prefill/decode proxy: `-- --prefill URL --decode URL`.
-    return [sys.executable, "snippets/ch07/pd_proxy.py", "--port", str(a.port), *extra]
+def script_command(a, extra: list[str]) -> list[str]:
+    # One of the book's own HTTP servers, named after `--` (chapter 7's prefill/decode proxy).
+    return [sys.executable, *extra, "--port", str(a.port)]
 
 
 # Another engine is one more entry: its command line, its environment, its health route.
 ENGINES = {"vllm": dict(command=vllm_command, env=vllm_env, health="/health"),
            "sglang": dict(command=sglang_command, env=lambda a: {}, health="/health"),
-           "pd-proxy": dict(command=proxy_command, env=lambda a: {}, health="/health")}
+           "script": dict(command=script_command, env=lambda a: {}, health="/health")}
 # --8<-- [end:engines]
 
 

@@ -20,7 +20,7 @@ python snippets/ch07/chat_trace.py --out runs/ch07/chat.jsonl
 .venv-vllm/bin/python snippets/ch06/serve.py start --name ch07 --model runs/ch07/model --port 8107 -- --max-model-len 512 --block-size 32 --enforce-eager --structured-outputs-config '{"backend":"xgrammar","disable_any_whitespace":true}'
 .venv-vllm/bin/python snippets/ch06/bench.py --url http://127.0.0.1:8107 --dataset trace --trace runs/ch07/chat.jsonl --concurrency 1 --output-len 8 --out runs/ch07/cpu/chat.json
 .venv-vllm/bin/python snippets/ch07/prefix_hits.py --trace runs/ch07/chat.jsonl --url http://127.0.0.1:8107 --out runs/ch07/cpu/hits.json
-.venv-vllm/bin/python snippets/ch07/structured.py --url http://127.0.0.1:8107 --model runs/ch07/model --out runs/ch07/cpu/structured.json
+.venv-vllm/bin/python snippets/ch07/structured.py --url http://127.0.0.1:8107 --model runs/ch07/model --schema snippets/ch07/report.schema.json --out runs/ch07/cpu/structured.json
 .venv-vllm/bin/python snippets/ch06/serve.py stop --name ch07
 python snippets/ch07/collect.py runs/ch07/cpu
 # --8<-- [end:cpu-session]
@@ -29,6 +29,18 @@ python snippets/ch07/collect.py runs/ch07/cpu
 .venv-vllm/bin/python snippets/ch07/make_moe.py --tokenizer runs/ch07/model --out runs/ch07/moe
 .venv-vllm/bin/python snippets/ch07/moe_routing.py --model runs/ch07/moe --ep-size 2
 # --8<-- [end:moe-cpu]
+
+# --8<-- [start:kv-math]
+python snippets/ch07/kv_transfer.py --shape book_1b --prompt-tokens 256 3072
+# --8<-- [end:kv-math]
+
+# --8<-- [start:ep-size-3]
+.venv-vllm/bin/python snippets/ch07/moe_routing.py --model runs/ch07/moe --ep-size 3
+# --8<-- [end:ep-size-3]
+
+# --8<-- [start:decode-first]
+.venv-vllm/bin/python snippets/ch06/serve.py start --name decode --after prefill --model runs/ch07/model --port 8202
+# --8<-- [end:decode-first]
 
 # --8<-- [start:sglang-gpu]
 python snippets/ch06/train_model.py --device cuda --preset gpu-1b --out runs/ch07/model-1b
@@ -40,7 +52,7 @@ python snippets/ch06/bench.py --url http://127.0.0.1:8300 --dataset random --inp
 python snippets/ch06/bench.py --url http://127.0.0.1:8300 --dataset random --input-len 512 --output-len 128 --ignore-eos --num-prompts 32 --concurrency 4 --repeats 3 --out runs/ch07/sglang/c4.json
 python snippets/ch06/bench.py --url http://127.0.0.1:8300 --dataset random --input-len 512 --output-len 128 --ignore-eos --num-prompts 128 --concurrency 16 --repeats 3 --out runs/ch07/sglang/c16.json
 python snippets/ch06/bench.py --url http://127.0.0.1:8300 --dataset random --input-len 512 --output-len 128 --ignore-eos --num-prompts 256 --concurrency 64 --repeats 3 --out runs/ch07/sglang/c64.json
-python snippets/ch07/structured.py --url http://127.0.0.1:8300 --model runs/ch07/model-1b --out runs/ch07/sglang/structured.json
+python snippets/ch07/structured.py --url http://127.0.0.1:8300 --model runs/ch07/model-1b --schema snippets/ch07/report.schema.json --out runs/ch07/sglang/structured.json
 python snippets/ch07/frontend.py --url http://127.0.0.1:8300 --programs 64 --out runs/ch07/sglang/frontend.json
 python snippets/ch06/serve.py stop --name sglang
 python snippets/ch07/collect.py runs/ch07/sglang
@@ -65,7 +77,7 @@ python snippets/ch06/train_model.py --device cuda --preset gpu-1b --out runs/ch0
 VLLM_NIXL_SIDE_CHANNEL_PORT=5601 python snippets/ch06/serve.py start --name prefill --model runs/ch07/model-1b --device cuda --gpus 0 --port 8201 --no-wait -- --max-model-len 4096 --max-num-batched-tokens 8192 --gpu-memory-utilization 0.85 --kv-transfer-config '{"kv_connector":"NixlConnector","kv_role":"kv_both"}'
 VLLM_NIXL_SIDE_CHANNEL_PORT=5602 python snippets/ch06/serve.py start --name decode --after prefill --model runs/ch07/model-1b --device cuda --gpus 1 --port 8202 --no-wait -- --max-model-len 4096 --max-num-batched-tokens 8192 --gpu-memory-utilization 0.85 --kv-transfer-config '{"kv_connector":"NixlConnector","kv_role":"kv_both"}'
 python snippets/ch06/serve.py wait --name prefill --name decode
-python snippets/ch06/serve.py start --name proxy --engine pd-proxy --model runs/ch07/model-1b --port 8200 -- --prefill http://127.0.0.1:8201 --decode http://127.0.0.1:8202
+python snippets/ch06/serve.py start --name proxy --engine script --model runs/ch07/model-1b --port 8200 -- snippets/ch07/pd_proxy.py --prefill http://127.0.0.1:8201 --decode http://127.0.0.1:8202
 python snippets/ch06/bench.py --url http://127.0.0.1:8200 --dataset mixed --input-len 256 --long-len 3072 --long-share 0.3 --output-len 512 --ignore-eos --num-prompts 128 --concurrency 32 --repeats 3 --out runs/ch07/disagg/bench.json
 python snippets/ch07/kv_transfer.py --model runs/ch07/model-1b --prefill http://127.0.0.1:8201 --decode http://127.0.0.1:8202 --out runs/ch07/disagg/transfer.json
 python snippets/ch06/serve.py stop --name proxy --name decode --name prefill

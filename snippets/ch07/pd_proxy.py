@@ -7,8 +7,8 @@ find it; the proxy then sends the original request, with those parameters, to th
 decode server, which pulls the KV cache through its connector (NIXL) and streams the
 reply back. It runs like the servers, through chapter 6's launcher:
 
-    python snippets/ch06/serve.py start --engine pd-proxy --name proxy --port 8200 -- \
-        --prefill http://127.0.0.1:8201 --decode http://127.0.0.1:8202
+    python snippets/ch06/serve.py start --name proxy --engine script --port 8200 -- \
+        snippets/ch07/pd_proxy.py --prefill http://127.0.0.1:8201 --decode http://127.0.0.1:8202
 """
 
 import argparse

@@ -45,7 +45,7 @@ python snippets/ch07/kv_transfer.py --shape book_1b --prompt-tokens 256 3072
 # --8<-- [start:sglang-gpu]
 python snippets/ch06/train_model.py --device cuda --preset gpu-1b --out runs/ch07/model-1b
 python snippets/ch07/chat_trace.py --vocab 16384 --conversations 128 --turns 5 --system-len 512 --user-len 32 128 --reply-len 32 128 --repeats 3 --out runs/ch07/chat-gpu.jsonl
-python snippets/ch06/serve.py start --name sglang --engine sglang --model runs/ch07/model-1b --device cuda --port 8300 -- --context-length 4096 --mem-fraction-static 0.85 --chunked-prefill-size 8192 --max-running-requests 256 --cuda-graph-max-bs-decode 256 --schedule-policy lpm --enable-metrics --grammar-backend xgrammar --constrained-json-disable-any-whitespace --sampling-backend pytorch --cuda-graph-backend-prefill=disabled
+python snippets/ch06/serve.py start --name sglang --engine sglang --model runs/ch07/model-1b --device cuda --port 8300 -- --context-length 4096 --mem-fraction-static 0.85 --chunked-prefill-size 8192 --cuda-graph-max-bs-decode 128 --schedule-policy lpm --enable-metrics --grammar-backend xgrammar --constrained-json-disable-any-whitespace --sampling-backend pytorch --cuda-graph-backend-prefill=disabled
 python snippets/ch06/bench.py --url http://127.0.0.1:8300 --dataset trace --trace runs/ch07/chat-gpu.jsonl --output-len 128 --ignore-eos --concurrency 32 --repeats 3 --out runs/ch07/sglang/chat.json
 python snippets/ch07/prefix_hits.py --trace runs/ch07/chat-gpu.jsonl --url http://127.0.0.1:8300 --out runs/ch07/sglang/chat_hits.json
 python snippets/ch06/bench.py --url http://127.0.0.1:8300 --dataset random --input-len 512 --output-len 128 --ignore-eos --num-prompts 16 --concurrency 1 --repeats 3 --out runs/ch07/sglang/c1.json
@@ -61,7 +61,7 @@ python snippets/ch07/collect.py runs/ch07/sglang
 # --8<-- [start:vllm-gpu]
 python snippets/ch06/train_model.py --device cuda --preset gpu-1b --out runs/ch07/model-1b
 python snippets/ch07/chat_trace.py --vocab 16384 --conversations 128 --turns 5 --system-len 512 --user-len 32 128 --reply-len 32 128 --repeats 3 --out runs/ch07/chat-gpu.jsonl
-python snippets/ch06/serve.py start --name vllm --model runs/ch07/model-1b --device cuda --port 8301 -- --max-model-len 4096 --gpu-memory-utilization 0.85 --max-num-seqs 256 --max-num-batched-tokens 8192
+python snippets/ch06/serve.py start --name vllm --model runs/ch07/model-1b --device cuda --port 8301 -- --max-model-len 4096 --gpu-memory-utilization 0.85 --max-num-batched-tokens 8192
 python snippets/ch06/bench.py --url http://127.0.0.1:8301 --dataset trace --trace runs/ch07/chat-gpu.jsonl --output-len 128 --ignore-eos --concurrency 32 --repeats 3 --out runs/ch07/vllm/chat.json
 python snippets/ch07/prefix_hits.py --trace runs/ch07/chat-gpu.jsonl --url http://127.0.0.1:8301 --out runs/ch07/vllm/chat_hits.json
 python snippets/ch06/bench.py --url http://127.0.0.1:8301 --dataset random --input-len 512 --output-len 128 --ignore-eos --num-prompts 16 --concurrency 1 --repeats 3 --out runs/ch07/vllm/c1.json
@@ -111,3 +111,13 @@ python snippets/ch06/bench.py --url http://127.0.0.1:8221 --dataset random --inp
 python snippets/ch06/serve.py stop --name moe
 python snippets/ch07/collect.py runs/ch07/moe-ep
 # --8<-- [end:moe-ep-gpu]
+
+# --8<-- [start:moe-tp-ep-gpu]
+python snippets/ch06/train_model.py --device cuda --preset gpu-1b --n-layer 1 --out runs/ch07/tokenizer-1b
+python snippets/ch07/make_moe.py --preset gpu --device cuda --tokenizer runs/ch07/tokenizer-1b --out runs/ch07/moe-gpu
+python snippets/ch07/moe_routing.py --model runs/ch07/moe-gpu --device cuda --ep-size 2 --tokens 65536 --out runs/ch07/moe-tp-ep/routing.json
+python snippets/ch06/serve.py start --name moe --model runs/ch07/moe-gpu --device cuda --gpus 0,1 --port 8222 -- --tensor-parallel-size 2 --enable-expert-parallel --max-model-len 4096 --gpu-memory-utilization 0.85
+python snippets/ch06/bench.py --url http://127.0.0.1:8222 --dataset random --input-len 512 --output-len 128 --ignore-eos --num-prompts 256 --concurrency 64 --repeats 3 --out runs/ch07/moe-tp-ep/bench.json
+python snippets/ch06/serve.py stop --name moe
+python snippets/ch07/collect.py runs/ch07/moe-tp-ep
+# --8<-- [end:moe-tp-ep-gpu]

@@ -49,6 +49,9 @@ def main():
 
     import torch
     from transformers import MixtralConfig, MixtralForCausalLM
+    from transformers.utils import logging
+
+    logging.disable_progress_bar()  # keep the output to the lines that matter
 
     if args.device == "cuda" and not torch.cuda.is_available():
         sys.exit("error: --device cuda was given but this machine has no CUDA GPU")

@@ -79,6 +79,9 @@ def main():
 
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging
+
+    logging.disable_progress_bar()  # keep the output to the lines that matter
 
     if args.device == "cuda" and not torch.cuda.is_available():
         fail("--device cuda was given but this machine has no CUDA GPU")

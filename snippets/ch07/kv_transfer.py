@@ -2,8 +2,9 @@
 
 Arithmetic: bytes per token for one of chapter 6's model shapes (K and V, every layer,
 every KV head, bf16), times the prompt lengths asked for. Measurement: prompt tokens per
-request from the prefill server's counters, bytes and time per transfer from the decode
-server's NIXL histograms, set against the same arithmetic from the served model's config.
+request from the prefill server's counters, bytes and time per transfer from the NIXL
+histograms (the decode server, which reads the blocks, records them), set against the
+same arithmetic from the served model's config.
 
     python snippets/ch07/kv_transfer.py --shape book_1b --prompt-tokens 256 3072
     python snippets/ch07/kv_transfer.py --model runs/ch07/model-1b \
@@ -42,15 +43,16 @@ def measure(args):
         sys.exit(f"error: {args.model} has no config.json")
     per_token = from_config(json.loads(cfg_path.read_text()))
     pre, dec = scrape(args.prefill), scrape(args.decode)
+    nixl = lambda name: total(pre, name) + total(dec, name)  # noqa: E731  whichever side reads
     requests = total(pre, "vllm:request_success_total")
-    transfers = total(dec, "vllm:nixl_bytes_transferred_count")
+    transfers = nixl("vllm:nixl_bytes_transferred_count")
     if not requests or not transfers:
         sys.exit(f"error: no disaggregated requests yet ({requests:.0f} prefilled, "
                  f"{transfers:.0f} transfers): send some through the proxy first")
     tokens = total(pre, "vllm:prompt_tokens_total") / requests
     expected = tokens * per_token
-    moved = total(dec, "vllm:nixl_bytes_transferred_sum") / transfers
-    seconds = total(dec, "vllm:nixl_xfer_time_seconds_sum") / transfers
+    moved = nixl("vllm:nixl_bytes_transferred_sum") / transfers
+    seconds = nixl("vllm:nixl_xfer_time_seconds_sum") / transfers
     print(f"KV cache per token: {per_token:,} bytes; {tokens:,.0f} prompt tokens per request")
     print(f"arithmetic: {expected / 1e6:.1f} MB per request; NIXL moved {moved / 1e6:.1f} MB "
           f"per transfer in {seconds * 1e3:.2f} ms ({moved / seconds / 1e9:.1f} GB/s), "

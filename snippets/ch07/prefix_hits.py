@@ -68,8 +68,9 @@ def main():
 
     # --8<-- [start:table]
     rows = [(f"{engine} server (its /metrics)", hits, queries),
-            ("radix cache, token-level", token["hits"], token["queries"]),
-            (f"radix cache, {block}-token blocks", paged["hits"], paged["queries"])]
+            ("radix cache, token-level", token["hits"], token["queries"])]
+    if block > 1:  # SGLang matches tokens; vLLM whole blocks
+        rows.append((f"radix cache, {block}-token blocks", paged["hits"], paged["queries"]))
     for name, h, q in rows:
         print(f"{name:34} {h:8.0f} of {q:8.0f} prompt tokens reused ({h / q:.1%})")
     # --8<-- [end:table]

@@ -1,6 +1,6 @@
 """Static against continuous batching: one request trace replayed through the same engine.
 
-    python snippets/ch06/batching.py --model runs/ch06/model --requests 24 --rate 6
+    python snippets/ch06/batching.py --model runs/ch06/model --requests 16 --rate 6
 
 Requests arrive at random (Poisson) times with random prompt and output lengths. Static
 batching starts a batch when it is full (or its oldest request has waited --max-wait),
@@ -80,7 +80,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="runs/ch06/model")
     ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
-    ap.add_argument("--requests", type=int, default=24)
+    ap.add_argument("--requests", type=int, default=16)
     ap.add_argument("--rate", type=float, default=6.0, help="arrivals per second")
     ap.add_argument("--slots", type=int, default=8, help="requests in a batch at most")
     ap.add_argument("--max-wait", type=float, default=0.5, help="static: seconds before a "

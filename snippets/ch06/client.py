@@ -36,8 +36,8 @@ pieces = [chunk.choices[0].text for chunk in stream if chunk.choices]
 print(f"stream: {len(pieces)} chunks: {pieces}")
 
 schema = {"type": "object", "properties": {"module": {"type": "string", "maxLength": 16},
-                                           "functions": {"type": "integer"}},
-          "required": ["module", "functions"], "additionalProperties": False}
+                                           "is_package": {"type": "boolean"}},
+          "required": ["module", "is_package"], "additionalProperties": False}
 js = client.chat.completions.create(
     model=model, max_tokens=64, temperature=0,
     messages=[{"role": "user", "content": "Describe the json module."}],

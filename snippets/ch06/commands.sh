@@ -52,7 +52,7 @@ grep -E "^vllm:(num_requests_running|kv_cache_usage_perc|prefix_cache_(queries|h
 # --8<-- [start:bench-cpu]
 .venv-vllm/bin/python snippets/ch06/serve.py start --port 8102 -- --max-model-len 512 --enforce-eager
 .venv-vllm/bin/python snippets/ch06/bench.py --url http://127.0.0.1:8102 --dataset random --input-len 128 --output-len 32 --ignore-eos --num-prompts 32 --concurrency 4 --label ours --out runs/ch06/bench/ours.json
-.venv-vllm/bin/vllm bench serve --base-url http://127.0.0.1:8102 --model runs/ch06/model --dataset-name random --random-input-len 128 --random-output-len 32 --ignore-eos --num-prompts 32 --max-concurrency 4 --save-result --result-dir runs/ch06/bench --result-filename vllm-bench.json
+.venv-vllm/bin/python snippets/ch06/vllm_bench.py --base-url http://127.0.0.1:8102 --model runs/ch06/model --dataset-name random --random-input-len 128 --random-output-len 32 --ignore-eos --num-prompts 32 --max-concurrency 4 --save-result --result-dir runs/ch06/bench --result-filename vllm-bench.json
 .venv-vllm/bin/python snippets/ch06/serve.py stop
 .venv-vllm/bin/python snippets/ch06/report.py runs/ch06/bench/ours.json runs/ch06/bench/vllm-bench.json --within 0.10
 # --8<-- [end:bench-cpu]

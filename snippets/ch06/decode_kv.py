@@ -36,7 +36,7 @@ def main() -> int:
     ap.add_argument("--model", default="runs/ch06/model")
     ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     ap.add_argument("--lengths", default="64,128,256,512", help="sequence lengths to time at")
-    ap.add_argument("--tokens", type=int, default=16, help="decode steps timed per length")
+    ap.add_argument("--tokens", type=int, default=8, help="decode steps timed per length")
     ap.add_argument("--repeats", type=int, default=3)
     a = ap.parse_args()
     lengths = [int(x) for x in a.lengths.split(",")]

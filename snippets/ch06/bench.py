@@ -38,6 +38,14 @@ def workload(a, tok, seed: int) -> list[dict]:
     benchmark does, so the server tokenizes every prompt as it would real traffic."""
     rng = random.Random(seed)
     ids = lambda n: [rng.randrange(1000, tok.vocab_size) for _ in range(n)]  # noqa: E731
+    if a.dataset == "trace":  # a multi-turn trace (chapter 7): this repeat's requests, in order
+        lines = [json.loads(x) for x in Path(a.trace).read_text().splitlines()]
+        reqs = [{"prompt": r["prompt_token_ids"], "_conversation": r["conversation"],
+                 "max_tokens": a.output_len, "temperature": a.temperature,
+                 "ignore_eos": a.ignore_eos, "stream": True,
+                 "stream_options": {"include_usage": True}}
+                for r in lines if r.get("repeat", 0) == seed - a.seed]
+        return reqs or sys.exit(f"error: {a.trace} has no repeat {seed - a.seed}; see --repeats")
     # Decoded random ids re-tokenize longer; one round trip brings them back to n tokens.
     text = lambda t: tok.decode(tok(tok.decode(t))["input_ids"][: len(t)])  # noqa: E731
     if a.dataset in ("chat", "code"):
@@ -149,8 +157,10 @@ async def run(a, reqs: list[dict], label: str) -> dict:
     headers = {"Authorization": f"Bearer {a.api_key}"} if a.api_key else {}
     async with aiohttp.ClientSession(timeout=timeout, headers=headers) as session:
 
-        async def limited(body):
+        async def limited(body, after=None):
             nonlocal done
+            if after is not None:  # a turn waits for the previous turn of its conversation
+                await after
             async with sem:
                 res = await one(session, a, body)
             done += 1
@@ -159,9 +169,12 @@ async def run(a, reqs: list[dict], label: str) -> dict:
             return res
 
         before = await scrape(session, a.url)
-        tasks, start = [], time.perf_counter()
+        tasks, start, last = [], time.perf_counter(), {}
         for body in reqs:  # Poisson arrivals at --request-rate, or all at once
-            tasks.append(asyncio.create_task(limited(body)))
+            conv = body.pop("_conversation", None)
+            tasks.append(asyncio.create_task(limited(body, last.get(conv))))
+            if conv is not None:
+                last[conv] = tasks[-1]
             if a.request_rate != float("inf"):
                 await asyncio.sleep(rng.expovariate(a.request_rate))
         results = await asyncio.gather(*tasks, return_exceptions=True)
@@ -202,8 +215,9 @@ def main() -> int:
     ap.add_argument("--model", help="served model name (default: the server's first)")
     ap.add_argument("--tokenizer", help="local tokenizer folder (default: --model)")
     ap.add_argument("--api-key")
-    ap.add_argument("--dataset", choices=["random", "shared-prefix", "mixed", "chat", "code"],
-                    default="random")
+    ap.add_argument("--dataset", choices=["random", "shared-prefix", "mixed", "chat", "code",
+                                          "trace"], default="random")
+    ap.add_argument("--trace", help="trace: JSON lines from snippets/ch07/chat_trace.py")
     ap.add_argument("--num-prompts", type=int, default=32)
     ap.add_argument("--input-len", type=int, default=64)
     ap.add_argument("--output-len", type=int, default=32)
@@ -235,6 +249,8 @@ def main() -> int:
             sys.exit(f"error: --{k.replace('_', '-')} must be positive")
     if min(a.levels) <= 0:
         sys.exit("error: --concurrency must be positive")
+    if a.dataset == "trace" and not (a.trace and Path(a.trace).exists()):
+        sys.exit(f"error: --dataset trace needs --trace FILE; {a.trace} does not exist")
     try:
         return asyncio.run(amain(a))
     except GiveUp as exc:
@@ -265,7 +281,8 @@ async def amain(a) -> int:
     tok = AutoTokenizer.from_pretrained(a.tokenizer or a.model)
     mode = f"{a.request_rate} req/s" if a.request_rate != float("inf") else "all at once"
     sweep, a.concurrency = len(a.levels) > 1, a.levels[0]
-    await run(a, workload(a, tok, a.seed + 10_000)[:1], "warm-up")
+    if a.dataset != "trace":  # a trace replays as recorded: a warm-up would fill the cache
+        await run(a, workload(a, tok, a.seed + 10_000)[:1], "warm-up")
     results = {}
     for level in a.levels:
         a.concurrency = level

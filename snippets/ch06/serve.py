@@ -44,8 +44,20 @@ def vllm_env(a) -> dict[str, str]:
     return env
 
 
+def sglang_command(a, extra: list[str]) -> list[str]:
+    return [sys.executable, "-m", "sglang.launch_server", "--model-path", a.model,
+            "--host", "127.0.0.1", "--port", str(a.port), *extra]
+
+
+def script_command(a, extra: list[str]) -> list[str]:
+    # One of the book's own HTTP servers, named after `--` (chapter 7's prefill/decode proxy).
+    return [sys.executable, *extra, "--port", str(a.port)]
+
+
 # Another engine is one more entry: its command line, its environment, its health route.
-ENGINES = {"vllm": dict(command=vllm_command, env=vllm_env, health="/health")}
+ENGINES = {"vllm": dict(command=vllm_command, env=vllm_env, health="/health"),
+           "sglang": dict(command=sglang_command, env=lambda a: {}, health="/health"),
+           "script": dict(command=script_command, env=lambda a: {}, health="/health")}
 # --8<-- [end:engines]
 
 
@@ -104,6 +116,10 @@ def state_file(name: str) -> Path:
 def start(a, extra: list[str]) -> None:
     if state_file(a.name).exists():
         fail(f"a server named {a.name!r} is already running; stop it or use another --name")
+    for peer in a.after or []:  # e.g. a decode instance needs its prefill peer
+        f = state_file(peer)
+        if not f.exists() or _reaped(json.loads(f.read_text())["pid"]):
+            fail(f"{a.name} needs {peer!r} running first: no server named {peer!r} was started")
     check_resources(a, extra)
     engine = ENGINES[a.engine]
     STATE.mkdir(parents=True, exist_ok=True)
@@ -210,6 +226,7 @@ def main() -> int:
     ap.add_argument("--kv-cache-gib", type=int, default=1, help="CPU only: GiB for the KV cache")
     ap.add_argument("--timeout", type=float, default=300, help="seconds to wait for /health")
     ap.add_argument("--no-wait", action="store_true", help="start: return at once; see wait")
+    ap.add_argument("--after", action="append", help="start: refuse unless this server runs")
     a = ap.parse_args(argv)
     names = a.name or ["main"]
     if a.action == "start":

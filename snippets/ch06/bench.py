@@ -284,14 +284,19 @@ async def amain(a) -> int:
     if a.dataset != "trace":  # a trace replays as recorded: a warm-up would fill the cache
         await run(a, workload(a, tok, a.seed + 10_000)[:1], "warm-up")
     results = {}
-    for level in a.levels:
+    for i, level in enumerate(a.levels):
         a.concurrency = level
         n = min(a.num_prompts, max(8, 4 * level)) if sweep else a.num_prompts
+        # Each level of a sweep gets prompts of its own: a prompt an earlier level sent
+        # would hit the prefix cache and make the later level look faster than it is.
+        base = a.seed + 1000 * i
         print(f"{a.dataset}: {n} prompts x {a.repeats}, {a.input_len} -> {a.output_len} tokens, "
               f"concurrency {level}, {mode}, model {a.model}", flush=True)
         runs = []
         for r in range(a.repeats):
-            s = await run(a, workload(a, tok, a.seed + r)[:n], f"repeat {r + 1}/{a.repeats}")
+            reqs = workload(a, tok, base + r)
+            reqs = reqs if a.dataset == "trace" else reqs[:n]  # a trace replays whole
+            s = await run(a, reqs, f"repeat {r + 1}/{a.repeats}")
             runs.append(s)
             print(f"repeat {r + 1}: {s['request_throughput']:.2f} req/s, "
                   f"{s['output_tokens_per_s']:,.0f} output tokens/s, "

@@ -10,6 +10,7 @@ rest. Each problem is one line on stderr and exit status 1.
 """
 
 import argparse
+import logging
 import os
 import sys
 import time
@@ -52,11 +53,13 @@ class ReadKeys(dict):
 def cpu_adam_ready(path):
     """Build (or find) DeepSpeed's CPU Adam op, which optimizer offload runs on."""
     start = time.perf_counter()
+    logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
     try:
         get_accelerator().create_op_builder("CPUAdamBuilder").load(verbose=False)
     except Exception as exc:  # a missing compiler, ninja or header, each its own exception
+        why = str(exc).strip().splitlines()[0].split(": ")[0]
         fail(f"{path}: offload_optimizer needs DeepSpeed's CPU Adam op, which did not build "
-             f"here: {str(exc).strip().splitlines()[0]}")
+             f"here ({why}); building it takes a C++ compiler and ninja")
     return time.perf_counter() - start
 
 
@@ -81,7 +84,7 @@ def load_config(path, micro_batch=1, accum=1):
     except pydantic.ValidationError as exc:  # a sub-section refused a key or a value
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"])
-        fail(f"{path}: {exc.title} {where}: {err['msg']}")
+        fail(f"{path}: {exc.title} {where}={err.get('input')!r}: {err['msg']}")
     except (AssertionError, ValueError, KeyError, TypeError) as exc:
         fail(f"{path}: {str(exc).strip().splitlines()[0] or type(exc).__name__}")
     unread = sorted(set(cfg) - probe.read)

@@ -12,9 +12,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_bad_input import TORCHRUN_2, _assert_one_line_error
 
 from book.registry import REPO
+from test_bad_input import TORCHRUN_2, _assert_one_line_error
 
 SNIPPETS = REPO / "snippets" / "ch05"
 GOOD = sorted(SNIPPETS.glob("*.json"))

@@ -46,7 +46,7 @@ torchrun --standalone --nproc-per-node 2 snippets/ch04/train_fsdp.py --device cu
 # --8<-- [end:fsdp2-2gpu]
 
 # --8<-- [start:zero3-12b-2gpu]
-torchrun --standalone --nproc-per-node 2 snippets/ch05/train_zero.py --device cuda --preset 1b --d-model 5120 --n-head 40 --n-layer 38 --dtype bf16 --ac --global-batch 8 --micro-batch 2 --lr 1e-4 --steps 12 --warmup-steps 4 --log-every 2 --config snippets/ch05/zero3.json
+torchrun --standalone --nproc-per-node 2 snippets/ch05/train_zero.py --device cuda --preset 1b --d-model 5120 --n-head 40 --n-layer 38 --dtype bf16 --ac --global-batch 4 --micro-batch 2 --lr 1e-4 --steps 12 --warmup-steps 4 --log-every 2 --config snippets/ch05/zero3.json
 # --8<-- [end:zero3-12b-2gpu]
 
 # --8<-- [start:offload-cpu]

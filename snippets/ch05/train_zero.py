@@ -225,7 +225,8 @@ def main():
         offload = [k for k in ("offload_optimizer", "offload_param") if k in zero]
         print(f"{world} rank(s), {backend}, {args.dtype}, ZeRO stage {zero['stage']}"
               f"{' + ' + ', '.join(offload) if offload else ''}, "
-              f"{n_params / 1e6:.1f}M parameters; global batch {args.global_batch} = "
+              f"{f'{n_params / 1e9:.2f}B' if n_params >= 1e9 else f'{n_params / 1e6:.1f}M'} "
+              f"parameters; global batch {args.global_batch} = "
               f"{world} ranks x {args.micro_batch} sequences x {accum} micro-step(s)", flush=True)
         if start:
             print(f"resumed from {source} at step {start}", flush=True)
@@ -234,7 +235,7 @@ def main():
     # Count the state once the optimizer has made its moments: in the last warm-up step.
     probe = min(max(timed_from, start + 2), args.steps) - 1
     t0 = t_log = time.perf_counter()
-    loss, logged, state = None, start, {}
+    loss, first_loss, logged, state = None, None, start, {}
     for step in range(start, args.steps):
         # --8<-- [start:train-step]
         loss_sum = torch.zeros((), device=device)
@@ -258,6 +259,7 @@ def main():
         if done % args.log_every == 0 or done == args.steps:
             dist.all_reduce(loss_sum)  # gloo has no AVG: sum, then divide
             loss = loss_sum.item() / world
+            first_loss = loss if first_loss is None else first_loss
             if rank == 0:
                 now = time.perf_counter()
                 ms = (now - t_log) * 1000 / (done - logged)
@@ -297,7 +299,7 @@ def main():
         "state_bytes_per_rank": dict(zip(("total", "fp32", "bf16", "host"),
                                          map(int, mem[1:].tolist()), strict=True)),
         "state_gib_per_rank": round(mem[1].item() / 2**30, 3),
-        "final_loss": loss, "start_step": start,
+        "first_loss": first_loss, "final_loss": loss, "start_step": start,
         "model": {k: getattr(cfg, k) for k in SIZES},
     }
     # --8<-- [end:metrics]

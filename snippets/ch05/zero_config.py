@@ -10,6 +10,7 @@ rest. Each problem is one line on stderr and exit status 1.
 """
 
 import argparse
+import json
 import logging
 import os
 import sys
@@ -96,7 +97,11 @@ def load_config(path, micro_batch=1, accum=1):
         seconds = cpu_adam_ready(path)
         if os.environ.get("RANK", "0") == "0":
             print(f"CPU Adam op ready in {seconds:.1f} s", flush=True)
+        cfg_timings[path] = seconds
     return cfg
+
+
+cfg_timings = {}  # seconds each offload config waited for the CPU Adam op
 # --8<-- [end:load]
 
 
@@ -110,6 +115,8 @@ def main():
         extras = sorted(k for k in zero if k != "stage")
         print(f"{path}: ZeRO stage {zero.get('stage', 0)}, optimizer {cfg['optimizer']['type']}"
               f"{'; ' + ', '.join(extras) if extras else ''}")
+    print(json.dumps({"configs": len(args.configs),
+                      "cpu_adam_s": round(max(cfg_timings.values(), default=0.0), 1)}))
 
 
 if __name__ == "__main__":

@@ -156,6 +156,7 @@ def main():
         print(f"{stage:<8}" + "".join(f"{b[k] / scale:10.3f}"
                                       for k in ("weights", "grads", "master", "moments", "total")))
         out[f"stage{stage}"] = b["total"]
+        out.setdefault("gib", {})[f"stage{stage}"] = round(b["total"] / 2**30, 3)
     print(json.dumps(out))
 
 

@@ -45,6 +45,9 @@ def volumes(params, nodes, gpus):
         split[name] = {"across_nodes": cross, "within_node": sum(table.values()) - cross}
     # hpZ's price: each GPU also keeps a bf16 shard of the weights over its node's GPUs.
     split["zero++"]["hpz_extra_bytes"] = bf16 / gpus
+    for name in split:
+        split[name].update({k.replace("bytes", "gb") if "bytes" in k else k + "_gb": v / 1e9
+                            for k, v in list(split[name].items())})
     return split
 # --8<-- [end:volumes]
 
@@ -70,7 +73,8 @@ def main():
     print(f"ZeRO++ sends {ratio:.1f}x less across nodes; hpZ keeps "
           f"{v['zero++']['hpz_extra_bytes'] / gb:.2f} GB more per GPU")
     print(json.dumps({"params": n, "nodes": args.nodes, "gpus_per_node": args.gpus_per_node,
-                      **{k: {kk: round(vv) for kk, vv in d.items()} for k, d in v.items()},
+                      **{k: {kk: round(vv, 3) if kk.endswith("gb") else round(vv)
+                             for kk, vv in d.items()} for k, d in v.items()},
                       "cross_node_reduction": round(ratio, 3)}))
 
 

@@ -1,4 +1,4 @@
-"""Chapter 5: every DeepSpeed config loads through DeepSpeed's parser, and bad input is one line.
+"""Chapter 5: bad input is one line, from rank 0, before any process group forms.
 
 The bad-input cases run as rank 0 and as rank 1 of a two-process torchrun job (the
 environment torchrun gives each): rank 0 prints the error, rank 1 exits without a word,
@@ -27,30 +27,6 @@ def _run(argv, env=None, cwd=REPO):
     full.update({"DS_ACCELERATOR": "cpu", **(env or {})})
     return subprocess.run([sys.executable, *argv], cwd=cwd, env=full, capture_output=True,
                           text=True, timeout=300)
-
-
-def test_every_config_is_checked_by_deepspeed():
-    """One process imports DeepSpeed once and puts every config through its parser."""
-    code = (
-        "import sys; sys.path.insert(0, 'snippets/ch05')\n"
-        "from zero_config import load_config\n"
-        "for path in sys.argv[1:]:\n"
-        "    try:\n"
-        "        load_config(path)\n"
-        "        print('ok', path)\n"
-        "    except SystemExit:\n"
-        "        print('refused', path)\n"
-    )
-    files = [str(p.relative_to(REPO)) for p in GOOD + BAD]
-    # Offload configs build DeepSpeed's CPU Adam op on first use; a warm cache makes it quick.
-    proc = _run(["-c", code, *files])
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    verdicts = dict(line.split(" ", 1)[::-1] for line in proc.stdout.split("\n") if line.strip()
-                    if line.startswith(("ok ", "refused ")))
-    for p in GOOD:
-        assert verdicts.get(str(p.relative_to(REPO))) == "ok", proc.stderr[-2000:]
-    for p in BAD:
-        assert verdicts.get(str(p.relative_to(REPO))) == "refused", p
 
 
 # The page runs the bad stage, the misspelt and misplaced keys and a batch that does not
@@ -105,6 +81,8 @@ def test_export_refuses_a_folder_without_checkpoint(tmp_path):
 
 
 def test_configs_are_json():
-    """The page shows these files; each is plain JSON (DeepSpeed also reads hjson)."""
-    for p in GOOD:
+    """The page shows these files and a block puts each through DeepSpeed's parser; each is
+    plain JSON as well (DeepSpeed also reads hjson), and the bad ones parse as JSON too, so
+    what refuses them is DeepSpeed's parser and not a syntax error."""
+    for p in GOOD + BAD:
         json.loads(Path(p).read_text())

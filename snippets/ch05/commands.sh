@@ -71,33 +71,33 @@ DS_ACCELERATOR=cpu torchrun --standalone --nproc-per-node 2 snippets/ch05/train_
 # --8<-- [end:ckpt-save-cpu]
 
 # --8<-- [start:export-cpu]
-python snippets/ch05/export_fp32.py runs/ch05/ckpt-3 --out runs/ch05/gpt-fp32.pt
+DS_ACCELERATOR=cpu python snippets/ch05/export_fp32.py runs/ch05/ckpt-3 --out runs/ch05/gpt-fp32.pt
 # --8<-- [end:export-cpu]
 
 # --8<-- [start:wrong-model-cpu]
-python snippets/ch05/train_zero.py --resume-from runs/ch05/ckpt-3 --n-layer 4
+DS_ACCELERATOR=cpu python snippets/ch05/train_zero.py --resume-from runs/ch05/ckpt-3 --n-layer 4
 # --8<-- [end:wrong-model-cpu]
 
 # --8<-- [start:universal-cpu]
-TQDM_DISABLE=1 python -m deepspeed.checkpoint.ds_to_universal --input_folder runs/ch05/ckpt-3/step_000010 --output_folder runs/ch05/ckpt-3/step_000010_universal
+DS_ACCELERATOR=cpu TQDM_DISABLE=1 python -m deepspeed.checkpoint.ds_to_universal --input_folder runs/ch05/ckpt-3/step_000010 --output_folder runs/ch05/ckpt-3/step_000010_universal
 DS_ACCELERATOR=cpu torchrun --standalone --nproc-per-node 1 snippets/ch05/train_zero.py --config snippets/ch05/zero3.json --steps 20 --resume-from runs/ch05/ckpt-3 --universal --metrics-out runs/ch05/zero3-1rank.json
 python snippets/ch03/compare_runs.py runs/ch05/zero3-2ranks.json runs/ch05/zero3-1rank.json --tol 1e-5
 # --8<-- [end:universal-cpu]
 
 # --8<-- [start:bad-stage]
-python snippets/ch05/train_zero.py --config snippets/ch05/bad/stage4.json
+DS_ACCELERATOR=cpu python snippets/ch05/train_zero.py --config snippets/ch05/bad/stage4.json
 # --8<-- [end:bad-stage]
 
 # --8<-- [start:bad-key]
-python snippets/ch05/train_zero.py --config snippets/ch05/bad/misspelt.json
+DS_ACCELERATOR=cpu python snippets/ch05/train_zero.py --config snippets/ch05/bad/misspelt.json
 # --8<-- [end:bad-key]
 
 # --8<-- [start:bad-place]
-python snippets/ch05/train_zero.py --config snippets/ch05/bad/misplaced.json
+DS_ACCELERATOR=cpu python snippets/ch05/train_zero.py --config snippets/ch05/bad/misplaced.json
 # --8<-- [end:bad-place]
 
 # --8<-- [start:bad-batch]
-python snippets/ch05/train_zero.py --global-batch 6 --micro-batch 4
+DS_ACCELERATOR=cpu python snippets/ch05/train_zero.py --global-batch 6 --micro-batch 4
 # --8<-- [end:bad-batch]
 
 # --8<-- [start:multinode]

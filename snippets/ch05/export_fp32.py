@@ -13,9 +13,8 @@ import os
 import sys
 from pathlib import Path
 
-import torch
-
 os.environ.setdefault("TQDM_DISABLE", "1")  # zero_to_fp32 draws progress bars otherwise
+import torch  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "ch03"))
 from data import BigramTokens  # noqa: E402

@@ -17,6 +17,7 @@ import os
 import shutil
 import sys
 import time
+import warnings
 from dataclasses import replace
 from pathlib import Path
 
@@ -33,6 +34,8 @@ from gpt import GPT, PRESETS  # noqa: E402
 from zero_config import fail, load_config  # noqa: E402
 from zero_math import state_bytes  # noqa: E402
 
+# DeepSpeed 0.19 calls collectives that PyTorch 2.13 marks deprecated, with a warning each step.
+warnings.filterwarnings("ignore", category=FutureWarning, module="torch.distributed")
 SIZES = ("vocab_size", "seq_len", "n_layer", "n_head", "d_model")
 # Dense bf16 peak of one GPU, the denominator of MFU; --peak-tflops covers the others.
 PEAK_FLOPS = {"H100": 989e12, "H200": 989e12, "A100": 312e12}

@@ -1,8 +1,7 @@
 # Commands shown in chapter 5. Each named section is one block on the page.
 
 # --8<-- [start:memory-math]
-python snippets/ch05/zero_math.py --preset tiny --world-size 2
-python snippets/ch05/zero_math.py --preset 1b --world-size 2
+python snippets/ch05/zero_math.py --preset tiny 1b --world-size 2
 # --8<-- [end:memory-math]
 
 # --8<-- [start:config-check]

@@ -1,4 +1,6 @@
+import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -47,3 +49,17 @@ def page_runs():
     runs = PageRuns()
     yield runs
     runs.cleanup()
+
+
+@pytest.fixture(scope="session")
+def built_site(tmp_path_factory):
+    """The site as `make build` makes it (strict), once per session: (folder, build log)."""
+    out = tmp_path_factory.mktemp("site")
+    proc = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(out)],
+        cwd=registry.REPO, capture_output=True, text=True, timeout=900,
+        env={**os.environ, "NO_MKDOCS_2_WARNING": "1", "BOOK_PUBLISH": ""},
+    )
+    log = proc.stdout + proc.stderr
+    assert proc.returncode == 0, f"mkdocs build --strict failed:\n{log[-4000:]}"
+    return out, log

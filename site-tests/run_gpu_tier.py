@@ -4,11 +4,14 @@
     python site-tests/run_gpu_tier.py --only ch02   # blocks whose key contains "ch02"
     python site-tests/run_gpu_tier.py --only ch04/commands.sh:fsdp-1gpu   # that block alone
 
-Each block runs in a scratch copy of the repository, with the same checks as the CPU
-tier, and leaves a record in site-tests/records/ whether it passed or failed.
+Each block runs in a scratch copy of the repository (removed at the end), under the
+same runner and checks as the CPU tier (`repeat: N` runs it N times), and leaves a
+record in site-tests/records/ whether it passed or failed. Only the standard library,
+PyYAML and torch are needed.
 """
 
 import argparse
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -59,16 +62,22 @@ def main() -> int:
         return 0
     failed = 0
     workdirs: dict[str, Path] = {}
-    for page, e in todo:
-        workdir = workdirs.setdefault(page, runner.scratch_copy())
-        start = time.time()
-        print(f"--> {e.key} ({e.tier}, timeout {e.timeout} s)", flush=True)
-        res = runner.run_block(e, workdir)
-        path = records.write(e, res, env=env)
-        verdict = "PASS" if not res.failures else "FAIL: " + "; ".join(res.failures)
-        print(res.tail(15))
-        print(f"<-- {verdict} in {time.time() - start:.0f} s; record {path.name}", flush=True)
-        failed += bool(res.failures)
+    try:
+        for page, e in todo:
+            if page not in workdirs:
+                workdirs[page] = runner.scratch_copy()
+            start = time.time()
+            runs = f", {e.repeat} runs" if e.repeat > 1 else ""
+            print(f"--> {e.key} ({e.tier}, timeout {e.timeout} s{runs})", flush=True)
+            res = runner.run_block(e, workdirs[page])
+            path = records.write(e, res, env=env)
+            verdict = "PASS" if not res.failures else "FAIL: " + "; ".join(res.failures)
+            print(res.tail(15))
+            print(f"<-- {verdict} in {time.time() - start:.0f} s; record {path.name}", flush=True)
+            failed += bool(res.failures)
+    finally:
+        for d in workdirs.values():
+            shutil.rmtree(d, ignore_errors=True)
     for key in skipped:
         print(f"skipped (needs more GPUs): {key}")
     return 1 if failed else 0

@@ -1,29 +1,21 @@
 """The site builds in strict mode, and what it shows matches what the tests ran."""
 
-import os
+import fnmatch
+import html
+import importlib.util
+import json
 import re
-import subprocess
-import sys
+import shutil
 from pathlib import Path
 
 import pytest
+from mkdocs.exceptions import PluginError
 
+from book import hooks, records
+from book.checks import lookup
 from book.pages import DOCS, expand, pages
-from book.registry import REPO
+from book.registry import RECORDS_DIR, SNIPPETS
 from book.render import Renderer
-
-
-@pytest.fixture(scope="module")
-def built_site(tmp_path_factory):
-    out = tmp_path_factory.mktemp("site")
-    proc = subprocess.run(
-        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(out)],
-        cwd=REPO, capture_output=True, text=True, timeout=900,
-        env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
-    )
-    log = proc.stdout + proc.stderr
-    assert proc.returncode == 0, f"mkdocs build --strict failed:\n{log[-4000:]}"
-    return out, log
 
 
 def _html_path(site: Path, page: Path) -> Path:
@@ -57,11 +49,115 @@ def test_blocks_come_with_copy_buttons_and_no_remote_fonts(built_site):
     assert "fonts.googleapis.com" not in html
 
 
-def test_figures_are_drawn_from_records(built_site, figures):
+def _scaling_runs():
+    spec = importlib.util.spec_from_file_location("plot_scaling", SNIPPETS / "ch04" / "plot_scaling.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.RUNS
+
+
+def _expected_series(kind: str, rec: dict, rest: list[str]):
+    """What a series drawn from a record must hold: [(x, y)] points, or a bar's value."""
+    m = rec["metrics"]
+    if kind == "busbw":
+        table = m["busbw_gbps"][rest[0]]
+        return sorted((float(size), float(v)) for size, v in table.items())
+    if kind == "roofline" and rest[0] != "roof":
+        return sorted((p["intensity"], p["tflops"]) for p in m["points"] if p["dtype"] == rest[0])
+    if kind == "scaling":
+        path, _label, what = rest
+        return lookup(lookup(m, path) if path else m, what)
+    if kind == "trace":
+        return sorted((float(s), float(e)) for s, e in m["lanes"][rest[0]])
+    if kind == "rounds":
+        return sorted(enumerate(m["runs"][rest[0]]["median"]))
+    return None  # a roof line is derived from the points, not recorded
+
+
+def _selected(kind: str, fresh: dict[str, dict]) -> set[str]:
+    """The fresh records a figure must draw."""
+    metrics = {k: r.get("metrics") or {} for k, r in fresh.items()}
+    if kind == "busbw":
+        return {k for k, m in metrics.items() if fnmatch.fnmatch(k, "ch02/bench.sh:collectives-*")
+                and m.get("busbw_gbps")}
+    if kind == "roofline":
+        return {k for k, m in metrics.items() if fnmatch.fnmatch(k, "ch02/bench.sh:matmul-*") and m.get("points")}
+    if kind == "trace":
+        return {k for k, m in metrics.items() if k == "ch03/commands.sh:profile-2gpu" and m.get("lanes")}
+    if kind == "rounds":
+        return {k for k, m in metrics.items()
+                if k in ("ch11/commands.sh:strategies", "ch11/commands.sh:dp") and m.get("runs")}
+    return {block for _, block, path in _scaling_runs() if block in fresh
+            and ((lookup(metrics[block], path) if path else metrics[block]) or {}).get("tokens_per_s_per_gpu")}
+
+
+def test_figures_hold_the_recorded_points(built_site, figures, entries):
+    """Each figure draws every fresh record it should, each point as recorded, and nothing stale."""
     site, _ = built_site
+    fresh = records.fresh_records(entries)
     for name in figures:
-        f = site / "figures" / name
-        assert f.exists() and f.stat().st_size > 1000, f"figure {name} missing or empty"
+        image = site / "figures" / name
+        data = json.loads(image.with_suffix(".json").read_text())
+        svg = image.read_text()
+        drawn = set(data["records"])
+        assert drawn <= set(fresh), f"{name} drew records that are not fresh: {drawn - set(fresh)}"
+        assert drawn == _selected(data["figure"], fresh), f"{name} left out fresh records"
+        gids = {s["gid"] for s in data["series"]}
+        for s in data["series"]:
+            assert f'id="{html.escape(s["gid"])}"' in svg, f"{name}: series {s['gid']} is not in the image"
+            block, *rest = s["gid"].split("|")
+            want = _expected_series(data["figure"], fresh[block], rest)
+            got = sorted(zip(s["x"], s["y"], strict=True)) if "x" in s else s["value"]
+            if want is not None:
+                assert got == pytest.approx(want), f"{name}: {s['gid']} shows {got}, the record has {want}"
+        for block in drawn:
+            assert any(g.startswith(block + "|") for g in gids), f"{name}: nothing drawn from {block}"
+
+
+FIGURE = "ch02-busbw.svg"
+
+
+def test_a_stale_record_is_never_drawn_and_fails_a_publish_build(tmp_path, figures, entries, monkeypatch):
+    rec_dir = tmp_path / "records"
+    shutil.copytree(RECORDS_DIR, rec_dir)
+    key = "ch02/bench.sh:collectives-cpu"
+    rec = json.loads(records.record_path(key, rec_dir).read_text())
+    assert records.judge(entries[key], rec).fresh
+    rec["snippets"]["ch02/collective_bench.py"] = "0" * 64  # as if the benchmark changed since its run
+    records.record_path(key, rec_dir).write_text(json.dumps(rec))
+    drawn, would = hooks.draw_figures({FIGURE: figures[FIGURE]}, entries, rec_dir, tmp_path / "out")
+    assert key not in drawn[FIGURE]["records"]
+    assert key in would[FIGURE]
+    # After a build, a publish build fails on it; an ordinary build warns.
+    hooks.on_pre_build({})
+    hooks._state["problems"].append(f"figure {FIGURE} would draw the stale record of {key}")
+    (tmp_path / "site").mkdir()
+    monkeypatch.setenv("BOOK_PUBLISH", "1")
+    with pytest.raises(PluginError, match="would draw the stale record"):
+        hooks.on_post_build({"site_dir": str(tmp_path / "site")})
+
+
+def test_a_publish_build_fails_on_unrendered_macros_and_missing_tier_notes(tmp_path):
+    site = tmp_path / "site"
+    (site / "ch09").mkdir(parents=True)
+    (site / "ch09" / "index.html").write_text(
+        "<p>The run reached {{ metrc(\"ch09/x.sh:a\", \"gbps\") }} GB/s.</p>\n"
+        "<pre><code>helm template {{ .Values.image }}</code></pre>\n"
+        '<pre class="mermaid">A{{"hexagon"}}</pre>\n')
+    notes = {"ch09/index.html": {"ch09/x.sh:nodes": "Not verified on this tier (multi-node): no record."}}
+    hooks._state["entries"] = {}
+    problems = hooks.html_problems(site, notes)
+    assert len(problems) == 2, problems
+    assert problems[0].startswith("ch09/index.html:1: a literal '{{' in the HTML")
+    assert "ch09/x.sh:nodes has neither a record nor the 'not verified on this tier' note" in problems[1]
+
+
+def test_the_build_warns_about_every_block_without_a_fresh_record(built_site, entries):
+    _, log = built_site
+    stale = [k for k, _ in records.report(entries)]
+    for key in stale:
+        assert key in log, f"the build did not mention {key}, which has no fresh record"
+    assert ("problem(s) a publish build would fail on" in log) == bool(stale)
 
 
 def test_records_notebook_is_executed_with_its_plots(built_site):

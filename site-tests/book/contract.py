@@ -2,22 +2,34 @@
 
 from __future__ import annotations
 
+import re
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
+from .deps import mentions, used_files
+from .fences import other_code
 from .pages import DOCS, Block, page_blocks, pages
-from .registry import (
-    REPO,
-    SHELL_LANGS,
-    SNIPPETS,
-    Entry,
-    mentions,
-    parse_ref,
-    section_text,
-    used_files,
-)
+from .registry import REPO, SHELL_LANGS, SNIPPETS, Entry, parse_ref, section_text
 from .render import Renderer
+
+# Prompts of the common shapes: "$ ", "# ", "% ", "> ", ">>> ", "(.venv) $ ",
+# "user@host:~# ", "[user@host dir]$ ", "PS C:\\> ".
+PROMPT_RE = re.compile(
+    r"^(\([^)]*\)\s*)?"  # a virtual environment's name
+    r"(\[?[\w.-]+@[\w.-]+[^$#%>]*\]?\s*|PS [^>]*|[\w.-]*:?~?[\w./~-]*)?"  # user@host:dir, PS C:\
+    r"([$#%>❯]|>>>)(\s|$)"
+)
+SHELLS = {"bash", "sh", "zsh", "dash", "ksh"}
+# Operators that join or redirect and are fine in a pasted line.
+ALLOWED_OPS = {"|", "|&", ">", ">>", "<", "<<<", ">&", "&>", "&>>", "<&", ">|", "<>"}
+
+
+def _tokens(s: str) -> list[str]:
+    lexer = shlex.shlex(s, posix=True, punctuation_chars=";&|<>")
+    lexer.whitespace_split = True
+    lexer.commenters = ""
+    return list(lexer)
 
 
 def shell_line_problem(line: str) -> str | None:
@@ -25,26 +37,40 @@ def shell_line_problem(line: str) -> str | None:
     s = line.strip()
     if not s:
         return None
-    if s.startswith(("$ ", "# ", "> ", "% ")) or s in {"$", "#"}:
+    if PROMPT_RE.match(s) or s in {"$", "#"}:
         return "starts with a prompt or comment"
     if s.endswith("\\"):
         return "continues onto the next line"
-    lexer = shlex.shlex(s, posix=True, punctuation_chars=";&|")
-    lexer.whitespace_split = True
-    lexer.commenters = ""
     try:
-        tokens = list(lexer)
+        tokens = _tokens(s)
     except ValueError as exc:
         return f"does not parse as one shell command ({exc})"
+    words = []
     for tok in tokens:
         if tok.startswith("#"):
             return "has a comment"
-        if tok in {";", "&&", "||", ";;"} or (set(tok) <= set(";&|") and tok not in {"|", "&"}):
-            return f"chains commands with {tok!r}"
-        if tok == "&":
-            return "starts a background job"
-    if tokens and tokens[0] == "cd":
+        if set(tok) <= set(";&|<>"):
+            if tok == "&":
+                return "starts a background job"
+            if tok in {"<<", "<<-"}:
+                return "starts a here-document, which spans lines"
+            if tok not in ALLOWED_OPS:
+                return f"chains commands with {tok!r}"
+        words.append(tok)
+    # The command word: after any VAR=value assignments and `env`, `sudo`, `time`.
+    i = 0
+    while i < len(words) and (re.match(r"^[A-Za-z_]\w*=", words[i]) or words[i] in {"env", "sudo", "time"}):
+        i += 1
+    if i < len(words) and words[i] in {"cd", "pushd", "popd"}:
         return "changes directory (commands run from the repository root)"
+    for j, w in enumerate(words):
+        if Path(w).name in SHELLS | {"eval"} and j + 1 < len(words):
+            flag = words[j + 1]
+            inner = words[j + 2] if Path(w).name != "eval" and j + 2 < len(words) else flag
+            if Path(w).name == "eval" or (flag.startswith("-") and "c" in flag):
+                why = shell_line_problem(inner)
+                if why:
+                    return f"hides commands in {Path(w).name} {'-c ' if w != 'eval' else ''}that {why}"
     return None
 
 
@@ -66,6 +92,8 @@ def inventory(
     for page in pages(docs_dir):
         raws, blocks = page_blocks(page, renderer, snippets_dir, docs_dir)
         rel = page.relative_to(docs_dir)
+        for line, what in other_code(page.read_text()):
+            problems.append(f"{rel}:{line}: {what}")
         for raw in raws:
             if raw.typed:
                 problems.append(f"{rel}:{raw.line}: code typed into the page (include it from snippets/)")
@@ -120,9 +148,19 @@ def _listing_problems(b: Block, e: Entry, entries: dict[str, Entry]) -> list[str
     return []
 
 
-def unused_snippets(inv: Inventory, entries: dict[str, Entry], snippets_dir: Path = SNIPPETS) -> list[str]:
-    """Snippet files that no page includes and no block on a page runs or imports."""
+def unused_snippets(inv: Inventory, entries: dict[str, Entry], snippets_dir: Path = SNIPPETS,
+                    figures: dict[str, list[str]] | None = None) -> list[str]:
+    """Snippet files that no page includes, no block on a page runs or imports, and no
+    figure of the site build (`figures:` in the registries) runs.
+
+    Inside a package a module counts only if something imports it: a package travels
+    whole for the hashes, but a file in it that nothing uses is unused all the same.
+    """
     reached: set[Path] = set()
+
+    def reach(paths):
+        reached.update(used_files(paths, whole_packages=False, root=snippets_dir))
+
     for b in inv.blocks:
         if not b.ref:
             continue
@@ -132,10 +170,14 @@ def unused_snippets(inv: Inventory, entries: dict[str, Entry], snippets_dir: Pat
         e = entries.get(b.ref)
         if e and e.runnable and path.exists():
             text = section_text(path, section)
-            named = [REPO / t for t in shlex.split(text) if t.startswith("snippets/")]
-            reached.update(used_files([p for p in named if p.exists()] + [snippets_dir / u for u in e.uses]))
+            named = [snippets_dir / t.removeprefix("snippets/")
+                     for t in shlex.split(text) if t.startswith("snippets/")]
+            reach([p for p in named if p.exists()] + [snippets_dir / u for u in e.uses])
         elif path.exists():
-            reached.update(used_files([path]))
+            reach([path])
+    for cmd in (figures or {}).values():
+        named = [snippets_dir / c.removeprefix("snippets/") for c in cmd if c.startswith("snippets/")]
+        reach([p for p in named if p.exists()])
     problems = []
     for f in sorted(snippets_dir.rglob("*")):
         if f.is_file() and "__pycache__" not in f.parts and f not in reached:

@@ -17,27 +17,11 @@ from pathlib import Path
 import markdown
 import yaml
 
+from .fences import INCLUDE_RE, RawFence, raw_fences  # noqa: F401  (RawFence: imported from here)
 from .registry import REPO, SNIPPETS
-from .render import FENCE_RE, INCLUDE_RE, Renderer, closing_fence
+from .render import Renderer
 
 DOCS = REPO / "docs"
-
-
-@dataclass
-class RawFence:
-    line: int
-    indent: str
-    header: str
-    body: list[str]
-
-    @property
-    def refs(self) -> list[str]:
-        return [m.group(1) for b in self.body if (m := INCLUDE_RE.match(b))]
-
-    @property
-    def typed(self) -> list[str]:
-        """Lines of the fence that are not `--8<--` includes (code typed into the page)."""
-        return [b for b in self.body if b.strip() and not INCLUDE_RE.match(b)]
 
 
 @dataclass
@@ -58,23 +42,6 @@ class Block:
     @property
     def where(self) -> str:
         return f"{self.page}:{self.raw_line}" if self.raw_line else self.page
-
-
-def raw_fences(text: str) -> list[RawFence]:
-    lines = text.splitlines()
-    fences, i = [], 0
-    while i < len(lines):
-        m = FENCE_RE.match(lines[i])
-        if not m:
-            i += 1
-            continue
-        close = closing_fence(m["fence"])
-        j = i + 1
-        while j < len(lines) and not close.match(lines[j]):
-            j += 1
-        fences.append(RawFence(i + 1, m["indent"], m["header"].strip(), lines[i + 1 : j]))
-        i = j + 1
-    return fences
 
 
 class _Loader(yaml.SafeLoader):

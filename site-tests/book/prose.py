@@ -1,12 +1,16 @@
 """Prose lint for the book's pages: the style guide's list of phrases that read as
-machine-written, the book's spellings of its terms, and the shape of a chapter."""
+machine-written, the book's spellings of its terms, the shape of a chapter, and numbers
+with a unit typed into prose."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
-from .render import FENCE_RE, closing_fence
+import yaml
+
+from .fences import FENCE_RE, closing_fence
 
 # Phrases that make text read as machine-generated (style guide, "avoid").
 BANNED = [
@@ -69,8 +73,11 @@ class Finding:
         return f"line {self.line}: {self.message}"
 
 
-def prose_lines(text: str) -> list[tuple[int, str]]:
-    """(line number, text) of prose: no fenced blocks, inline code, macros or link targets."""
+def prose_lines(text: str, macro: str = " 0 ") -> list[tuple[int, str]]:
+    """(line number, text) of prose: no fenced blocks, inline code, macros or link targets.
+
+    Each macro is replaced by `macro` (a word, so that word counts still count it).
+    """
     text = HTML_COMMENT.sub(lambda m: "\n" * m.group(0).count("\n"), text)
     out, lines, i = [], text.splitlines(), 0
     while i < len(lines):
@@ -84,7 +91,7 @@ def prose_lines(text: str) -> list[tuple[int, str]]:
             continue
         line = lines[i]
         if not re.match(r"^\s*(\{[:\s]|\*\[)", line):  # attribute lists and abbreviations
-            line = LINK_TARGET.sub("]", MACRO.sub(" 0 ", INLINE_CODE.sub(" code ", line)))
+            line = LINK_TARGET.sub("]", MACRO.sub(macro, INLINE_CODE.sub(" code ", line)))
             line = ATTR_LIST.sub("", line)
             out.append((i + 1, line))
         i += 1
@@ -158,3 +165,69 @@ def chapter_shape(text: str) -> list[str]:
     if topics != body:
         problems.append(f"topic list {topics} does not match the section headings {body}")
     return problems
+
+
+# --- numbers with a unit, typed into prose --------------------------------------------
+
+UNITS = [
+    "GB/s", "GiB/s", "TB/s", "MB/s", "Gb/s", "Gbit/s",
+    "PFLOP/s", "TFLOP/s", "GFLOP/s", "PFLOP", "TFLOP", "GFLOP",
+    "tokens/s", "req/s", "ms", "µs", "μs", "us", "ns",
+    "TiB", "GiB", "MiB", "KiB", "TB", "GB", "MB", "KB", "kB",
+]
+_UNIT_ALTERNATIVES = "|".join(re.escape(u) for u in sorted(UNITS, key=len, reverse=True))
+NUMBER_UNIT = re.compile(
+    r"(?<![\w.,/$])(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?[\s\u00a0\u202f]?-?(" + _UNIT_ALTERNATIVES + r")(?!\w)"
+)
+CITATION = re.compile(r"\[\^[^\]\s]+\](?!:)")
+FOOTNOTE_DEF = re.compile(r"^\s*\[\^[^\]]+\]:")
+SENTENCE_END = re.compile(r"(?<=[.!?])[\s]+(?=[A-Z\[(*_])")
+ALLOW_FILE = Path(__file__).resolve().parents[1] / "prose-numbers.yml"
+
+
+def allowed_numbers(path: Path = ALLOW_FILE) -> dict[str, dict[str, str]]:
+    """The per-page allow-list: {page: {"1 KiB": reason}}."""
+    data = yaml.safe_load(path.read_text()) if path.exists() else None
+    return {str(page): {str(k): str(v) for k, v in (items or {}).items()} for page, items in (data or {}).items()}
+
+
+def normal_number(number: str, unit: str) -> str:
+    return f"{number} {unit}"
+
+
+BINARY_UNITS = {"KiB", "MiB", "GiB", "TiB"}
+
+
+def is_set_size(number: str, unit: str) -> bool:
+    """A power-of-two size in binary units (1 KiB, 16 MiB, 4 GiB) is a size someone set,
+    a message or a buffer, not a measured result: measurements are never that round."""
+    if unit not in BINARY_UNITS or not number.isdigit():
+        return False
+    value = int(number)
+    return value > 0 and value & (value - 1) == 0
+
+
+def typed_numbers(text: str, allowed: dict[str, str] | None = None) -> list[Finding]:
+    """Numbers followed by a unit of measure, typed into prose.
+
+    Not flagged: numbers in fenced blocks, inline code, macros and link targets; any
+    number in a sentence that carries a footnote citation (`[^h100]`) or in a footnote's
+    definition; power-of-two sizes in binary units (`is_set_size`); and numbers on the
+    page's allow-list (`prose-numbers.yml`, whose `all:` entries hold on every page).
+    """
+    allowed = allowed or {}
+    findings = []
+    for n, line in prose_lines(text, macro=" \u27e6macro\u27e7 "):
+        if FOOTNOTE_DEF.match(line):
+            continue
+        for sentence in SENTENCE_END.split(line):
+            if CITATION.search(sentence):
+                continue
+            for m in NUMBER_UNIT.finditer(sentence):
+                shown = normal_number(m.group(1) + (m.group(2) or ""), m.group(3))
+                if shown in allowed or is_set_size(m.group(1) + (m.group(2) or ""), m.group(3)):
+                    continue
+                findings.append(Finding(n, f"typed number with a unit, {shown!r}: render it from a record, "
+                                           f"cite a source in the sentence, or allow-list it: "
+                                           f"{sentence.strip()[:100]}"))
+    return findings

@@ -2,15 +2,15 @@
 
 Keys are snippet references exactly as a page writes them after `--8<--`
 ("ch02/bench.sh:matmul-gpu" or "ch03/gpt.py"). A runnable block has a tier and an
-expectation; a listing names the runnable block that executes it.
+expectation; a listing names the runnable block that executes it. Claims (statements
+comparing two records) and figures (commands that draw records) live beside them.
+
+Which snippet files a block uses, and their hashes, are `deps`'s business.
 """
 
 from __future__ import annotations
 
-import ast
-import hashlib
 import re
-import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,8 +23,13 @@ RECORDS_DIR = REPO / "site-tests" / "records"
 
 TIER_RE = re.compile(r"^(cpu|gpu:[1-9][0-9]*|multi-node|cluster|external)$")
 SHELL_LANGS = {"bash", "sh", "shell"}
-ENTRY_KEYS = {"tier", "timeout", "needs", "expect", "listing", "uses", "reason"}
+ENTRY_KEYS = {"tier", "timeout", "needs", "expect", "listing", "uses", "reason", "repeat", "show"}
 EXPECT_KEYS = {"exit", "output", "files", "metrics", "absent"}
+SHOW_KEYS = {"drop", "full"}
+# Tiers whose blocks need a fresh record before the site is published; multi-node and
+# cluster blocks need a record or the "not verified on this tier" note under them.
+RECORDED_TIERS = re.compile(r"^(cpu|gpu:[1-9][0-9]*)$")
+NOTED_TIERS = {"multi-node", "cluster"}
 METRIC_RE = re.compile(r"^\s*(>=|<=|==|>|<)\s*(-?[0-9.eE+-]+)\s*$")
 
 
@@ -43,10 +48,17 @@ class Entry:
     listing: str | None = None
     uses: list[str] = field(default_factory=list)
     reason: str | None = None
+    repeat: int = 1
+    show: dict = field(default_factory=dict)
 
     @property
     def runnable(self) -> bool:
         return self.tier is not None
+
+    @property
+    def needs_record(self) -> bool:
+        """Whether publishing needs a fresh record of this block (cpu and gpu:N tiers)."""
+        return bool(self.tier and RECORDED_TIERS.match(self.tier))
 
     @property
     def gpus(self) -> int:
@@ -86,6 +98,45 @@ def _check_metrics(key: str, metrics: dict) -> None:
             raise RegistryError(f"{key}: metric check {name}: {cond!r} is not like '>= 700'")
 
 
+def _check_patterns(where: str, patterns) -> None:
+    if not isinstance(patterns, list):
+        raise RegistryError(f"{where}: expected a list of regular expressions, got {patterns!r}")
+    for p in patterns:
+        try:
+            re.compile(str(p))
+        except re.error as exc:
+            raise RegistryError(f"{where}: {p!r} is not a regular expression ({exc})") from None
+
+
+def _check_entry(f: Path, e: Entry) -> None:
+    where = f"{f.name}: {e.key}"
+    if (e.tier is None) == (e.listing is None):
+        raise RegistryError(f"{where} needs exactly one of tier or listing")
+    if not isinstance(e.repeat, int) or isinstance(e.repeat, bool) or e.repeat < 1:
+        raise RegistryError(f"{where}: repeat must be a whole number of runs, 1 or more")
+    if not isinstance(e.timeout, (int, float)) or e.timeout <= 0:
+        raise RegistryError(f"{where}: timeout must be a positive number of seconds")
+    if not isinstance(e.show, dict) or set(e.show) - SHOW_KEYS:
+        raise RegistryError(f"{where}: show takes only {sorted(SHOW_KEYS)}")
+    _check_patterns(f"{where}: show.drop", e.show.get("drop", []))
+    if e.tier is None:
+        if e.repeat != 1 or e.show:
+            raise RegistryError(f"{where}: repeat and show belong to runnable blocks")
+        return
+    if not TIER_RE.match(e.tier):
+        raise RegistryError(f"{where}: unknown tier {e.tier!r}")
+    if not e.expect and e.tier != "external":
+        raise RegistryError(f"{where}: a runnable block needs an expect")
+    bad = set(e.expect) - EXPECT_KEYS
+    if bad:
+        raise RegistryError(f"{where}: unknown expect keys {sorted(bad)}")
+    for k in ("output", "absent"):
+        _check_patterns(f"{where}: expect.{k}", e.expect.get(k, []))
+    _check_metrics(e.key, e.expect.get("metrics", {}))
+    if e.tier == "external" and not e.reason:
+        raise RegistryError(f"{where}: an external block needs a reason")
+
+
 def load(blocks_dir: Path = BLOCKS_DIR) -> tuple[dict[str, Entry], dict[str, list[str]]]:
     """All registered entries, and the figures the site build draws from records."""
     entries: dict[str, Entry] = {}
@@ -108,109 +159,9 @@ def load(blocks_dir: Path = BLOCKS_DIR) -> tuple[dict[str, Entry], dict[str, lis
             if unknown:
                 raise RegistryError(f"{f.name}: {key}: unknown keys {sorted(unknown)}")
             e = Entry(key=key, source=f, **spec)
-            if (e.tier is None) == (e.listing is None):
-                raise RegistryError(f"{f.name}: {key} needs exactly one of tier or listing")
-            if e.tier is not None:
-                if not TIER_RE.match(e.tier):
-                    raise RegistryError(f"{f.name}: {key}: unknown tier {e.tier!r}")
-                if not e.expect and e.tier != "external":
-                    raise RegistryError(f"{f.name}: {key}: a runnable block needs an expect")
-                bad = set(e.expect) - EXPECT_KEYS
-                if bad:
-                    raise RegistryError(f"{f.name}: {key}: unknown expect keys {sorted(bad)}")
-                _check_metrics(key, e.expect.get("metrics", {}))
-                if e.tier == "external" and not e.reason:
-                    raise RegistryError(f"{f.name}: {key}: an external block needs a reason")
+            _check_entry(f, e)
             entries[key] = e
     return entries, figures
-
-
-# --- which files a block uses, for the hashes in its record -----------------------------
-
-_PATH_RE = re.compile(r"snippets/[\w./-]+")
-
-
-def _mentioned_paths(text: str) -> list[Path]:
-    found = []
-    for token in _PATH_RE.findall(text):
-        p = REPO / token.rstrip("/.")
-        if p.exists():
-            found.append(p)
-    return found
-
-
-def _imports(py: Path) -> list[Path]:
-    """Modules under snippets/ that a Python file imports (same folder first)."""
-    try:
-        tree = ast.parse(py.read_text())
-    except SyntaxError:
-        return []
-    names = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            names.update(a.name.split(".")[0] for a in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names.add(node.module.split(".")[0])
-        elif isinstance(node, ast.ImportFrom) and node.level:
-            names.update(a.name for a in node.names)
-            if node.module:
-                names.add(node.module.split(".")[0])
-    out = []
-    for name in sorted(names):
-        local = [py.parent / f"{name}.py", py.parent / name / "__init__.py"]
-        hits = [p for p in local if p.exists()]
-        if not hits:
-            hits = sorted(SNIPPETS.glob(f"ch*/{name}.py")) + sorted(SNIPPETS.glob(f"ch*/{name}/__init__.py"))
-        out.extend(hits)
-    return out
-
-
-def used_files(paths: list[Path]) -> list[Path]:
-    """The files reached from some paths: folders expand, Python files bring their imports."""
-    seen: set[Path] = set()
-    todo = list(paths)
-    while todo:
-        p = todo.pop()
-        if p.is_dir():
-            todo.extend(q for q in p.rglob("*") if q.is_file() and "__pycache__" not in q.parts)
-            continue
-        if p in seen or not p.is_file():
-            continue
-        seen.add(p)
-        if p.suffix == ".py":
-            todo.extend(_imports(p))
-            if p.name == "__init__.py" or (p.parent / "__init__.py").exists():
-                todo.append(p.parent)  # a package travels whole
-        elif p.suffix in {".sh", ".sbatch"}:
-            todo.extend(_mentioned_paths(p.read_text()))
-    return sorted(seen)
-
-
-def block_hashes(entry: Entry) -> dict[str, str]:
-    """sha256 of the block's own text and of every snippet file it uses."""
-    path, section = parse_ref(entry.key)
-    text = section_text(path, section)
-    hashes = {entry.key: hashlib.sha256(text.encode()).hexdigest()}
-    extra = [SNIPPETS / u for u in entry.uses]
-    for f in used_files(_mentioned_paths(text) + extra):
-        hashes[str(f.relative_to(SNIPPETS))] = hashlib.sha256(f.read_bytes()).hexdigest()
-    return hashes
-
-
-def mentions(command_text: str, listed: Path) -> bool:
-    """Whether a block's commands execute or name a listed file (or its folder or module)."""
-    rel = listed.relative_to(REPO)
-    candidates = {str(rel), str(rel.parent)}
-    if listed.suffix == ".py":
-        candidates.add(".".join(rel.with_suffix("").parts))
-        candidates.add(".".join(rel.parent.parts))
-    tokens = shlex.split(command_text, comments=False)
-    for t in tokens:
-        t = t.rstrip("/")
-        if t in candidates:
-            return True
-    # A listed module imported by a script the block runs counts too.
-    return any(listed in used_files([p]) for p in _mentioned_paths(command_text))
 
 
 @dataclass
@@ -243,3 +194,19 @@ def load_claims(blocks_dir: Path = BLOCKS_DIR) -> list[Claim]:
             except (KeyError, TypeError, ValueError):
                 raise RegistryError(f"{f.name}: a claim needs says, of, over and at_least: {c!r}") from None
     return claims
+
+
+def claims_naming(key: str, claims: list[Claim]) -> list[Claim]:
+    return [c for c in claims if key in (c.of[0], c.over[0])]
+
+
+# Older code imported the dependency hashing from here; it lives in deps now.
+_MOVED = {"block_hashes", "used_files", "mentions"}
+
+
+def __getattr__(name: str):
+    if name in _MOVED:
+        from . import deps
+
+        return getattr(deps, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -8,10 +8,6 @@ python snippets/ch02/matmul_bench.py
 python snippets/ch02/matmul_bench.py --device cuda --dtype bf16 fp16 tf32 fp32 --sizes 1024 2048 4096 8192
 # --8<-- [end:matmul-gpu]
 
-# --8<-- [start:matmul-too-big]
-python snippets/ch02/matmul_bench.py --sizes 1000000
-# --8<-- [end:matmul-too-big]
-
 # --8<-- [start:collectives-cpu]
 torchrun --nproc-per-node 2 snippets/ch02/collective_bench.py --device cpu
 # --8<-- [end:collectives-cpu]
@@ -19,10 +15,6 @@ torchrun --nproc-per-node 2 snippets/ch02/collective_bench.py --device cpu
 # --8<-- [start:collectives-gpu]
 torchrun --nproc-per-node 2 snippets/ch02/collective_bench.py --device cuda --max-size 4GiB
 # --8<-- [end:collectives-gpu]
-
-# --8<-- [start:collectives-too-big]
-torchrun --nproc-per-node 2 snippets/ch02/collective_bench.py --device cpu --max-size 1TiB
-# --8<-- [end:collectives-too-big]
 
 # --8<-- [start:figures]
 python snippets/ch02/plot_records.py busbw --records site-tests/records --out runs/ch02/busbw.svg
@@ -32,3 +24,18 @@ python snippets/ch02/plot_records.py roofline --records site-tests/records --out
 # --8<-- [start:topology]
 nvidia-smi topo -m
 # --8<-- [end:topology]
+
+# --8<-- [start:clocks]
+nvidia-smi -q -d PERFORMANCE
+nvidia-smi --query-gpu=index,clocks.sm,clocks.max.sm,power.draw,power.limit,temperature.gpu --format=csv
+# --8<-- [end:clocks]
+
+# --8<-- [start:nccl-tests]
+git clone https://github.com/NVIDIA/nccl-tests.git runs/nccl-tests
+make -C runs/nccl-tests MPI=0
+runs/nccl-tests/build/all_reduce_perf -b 1K -e 4G -f 2 -g 2
+# --8<-- [end:nccl-tests]
+
+# --8<-- [start:nccl-env-gpu]
+python snippets/ch02/nccl_env.py --device cuda --repeats 3
+# --8<-- [end:nccl-env-gpu]

@@ -21,8 +21,16 @@ python snippets/ch02/aicluster/cli.py mfu --model llama2-7b --gpu h100 --gpus 8 
 # --8<-- [end:mfu-example]
 
 # --8<-- [start:days-example]
-python snippets/ch02/aicluster/cli.py days --model llama2-70b --gpu h100 --gpus 1024 --tokens 2e12 --mfu 0.4
+python snippets/ch02/aicluster/cli.py days --model llama3-8b --gpu h100 --gpus 512 --tokens 15e12 --mfu 0.4
 # --8<-- [end:days-example]
+
+# --8<-- [start:traffic-70b]
+python snippets/ch02/aicluster/cli.py traffic --model llama2-70b --gpus 1024
+# --8<-- [end:traffic-70b]
+
+# --8<-- [start:traffic-mixtral]
+python snippets/ch02/aicluster/cli.py traffic --model mixtral-8x7b --gpus 1024
+# --8<-- [end:traffic-mixtral]
 
 # --8<-- [start:unit-tests]
 python -m pytest -q snippets/ch02/aicluster

@@ -5,7 +5,8 @@ of collective_bench.py (gloo on CPU, NCCL on GPUs). `roofline` plots the measure
 points of matmul_bench.py under their roofs: the copy bandwidth times the arithmetic
 intensity, capped by the peak compute (a datasheet value for known GPUs, or
 --peak-tflops; on CPU the best measured point). With no matching record the script
-draws empty axes with a note, so a fresh clone can always build the figures.
+draws empty axes with a note, so a fresh clone can always build the figures. Beside the
+image it writes the numbers it drew (busbw.json next to busbw.svg).
 
     python snippets/ch02/plot_records.py busbw --records site-tests/records --out runs/ch02/busbw.svg
     python snippets/ch02/plot_records.py roofline --records site-tests/records --out runs/ch02/roofline.svg
@@ -23,13 +24,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import FuncFormatter  # noqa: E402
 
-# Dense (no sparsity) peaks in TFLOP/s from NVIDIA's datasheets, SXM parts unless named.
-PEAK_TFLOPS = {
-    "H100 PCIe": {"bf16": 756, "fp16": 756, "tf32": 378, "fp32": 51},
-    "H100": {"bf16": 989, "fp16": 989, "tf32": 495, "fp32": 67},
-    "H200": {"bf16": 989, "fp16": 989, "tf32": 495, "fp32": 67},
-    "A100": {"bf16": 312, "fp16": 312, "tf32": 156, "fp32": 19.5},
-}
+# The compute roofs are the calculator's table of dense datasheet peaks (aicluster.hardware).
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from aicluster.hardware import lookup  # noqa: E402
+
 COLORS = {"all_reduce": "C0", "all_gather": "C1", "reduce_scatter": "C2"}
 STYLES = ["-", "--", ":", "-."]
 
@@ -57,18 +55,21 @@ def parse_args():
 
 
 def load(folder, pattern, needs):
-    """Passing records whose block matches the glob and whose metrics hold `needs`."""
+    """Passing records in a folder whose block matches the glob and whose metrics hold `needs`."""
     found = []
     for f in sorted(Path(folder).glob("*.json")):
         try:
-            rec = json.loads(f.read_text())
+            found.append(json.loads(f.read_text()))
         except (OSError, ValueError):
             continue
-        if not isinstance(rec, dict) or not fnmatch.fnmatchcase(str(rec.get("block")), pattern):
-            continue
-        if rec.get("status") == "pass" and (rec.get("metrics") or {}).get(needs):
-            found.append(rec)
-    return found
+    return select(found, pattern, needs)
+
+
+def select(records, pattern, needs):
+    """The records (dicts) whose block matches the glob and whose metrics hold `needs`."""
+    return [rec for rec in records
+            if isinstance(rec, dict) and fnmatch.fnmatchcase(str(rec.get("block")), pattern)
+            and rec.get("status") == "pass" and (rec.get("metrics") or {}).get(needs)]
 
 
 def where(rec):
@@ -103,7 +104,8 @@ def plot_busbw(ax, records, args):
         for name, table in m["busbw_gbps"].items():
             sizes = sorted(table, key=int)
             ax.plot([int(s) for s in sizes], [table[s] for s in sizes], STYLES[i % len(STYLES)],
-                    color=COLORS.get(name, "C3"), marker=".", label=f"{name}: {who}")
+                    color=COLORS.get(name, "C3"), marker=".", label=f"{name}: {who}",
+                    gid=f"{rec['block']}|{name}")
             lines += 1
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
@@ -114,17 +116,24 @@ def plot_busbw(ax, records, args):
     return lines
 
 
-# --8<-- [start:roofline]
 def roof_for(rec, peak_flag):
     """Compute roof in TFLOP/s for a record's headline dtype, and where it came from."""
     m, (gpu, _) = rec["metrics"], where(rec)
     if peak_flag:
         return peak_flag, f"{peak_flag:g} TFLOP/s from --peak-tflops"
-    for name, peaks in PEAK_TFLOPS.items():
-        if name in gpu and m.get("dtype") in peaks:
-            return peaks[m["dtype"]], f"{gpu}: datasheet {peaks[m['dtype']]:g} TFLOP/s {m['dtype']}"
     best = max(p["tflops"] for p in m["points"])
-    return best, f"{gpu}: flat roof = best measured point"
+    if gpu == "CPU":
+        return best, "CPU: flat roof = best measured point"
+    try:
+        peaks = lookup(gpu).tflops
+    except ValueError:
+        # A GPU the table does not know (an H100 PCIe, say) must not borrow another's peak.
+        print(f"warning: no datasheet peak for {gpu!r}; its roof is its best measured point "
+              "(pass --peak-tflops)", file=sys.stderr)
+        return best, f"{gpu}: flat roof = best measured point"
+    if m.get("dtype") not in peaks:
+        return best, f"{gpu}: flat roof = best measured point"
+    return peaks[m["dtype"]], f"{gpu}: datasheet {peaks[m['dtype']]:g} TFLOP/s {m['dtype']}"
 
 
 def plot_roofline(ax, records, args):
@@ -137,12 +146,13 @@ def plot_roofline(ax, records, args):
         ai = [p["intensity"] for p in m["points"]] + [ridge]
         xs = [min(ai) / 2, ridge, max(ai) * 2]
         roof = [min(peak, x * gbps / 1e3) for x in xs]  # attainable: min(peak, AI x bandwidth)
-        ax.plot(xs, roof, color=color,
+        ax.plot(xs, roof, color=color, gid=f"{rec['block']}|roof",
                 label=f"{where(rec)[0]} roof: {gbps:.0f} GB/s copy, {peak:.3g} TFLOP/s")
         for j, dtype in enumerate(dict.fromkeys(p["dtype"] for p in m["points"])):
             pts = [p for p in m["points"] if p["dtype"] == dtype]
             ax.scatter([p["intensity"] for p in pts], [p["tflops"] for p in pts], color=color,
-                       marker="os^Dv"[j % 5], s=18, label=f"{dtype} matmuls")
+                       marker="os^Dv"[j % 5], s=18, label=f"{dtype} matmuls",
+                       gid=f"{rec['block']}|{dtype}")
         notes.append(note)
         lines += 1
     ax.set_xscale("log")
@@ -151,7 +161,17 @@ def plot_roofline(ax, records, args):
     ax.set_ylabel("TFLOP/s")
     ax.set_title("Roofline" + ("\n" + "; ".join(notes) if notes else ""), fontsize=9)
     return lines
-# --8<-- [end:roofline]
+
+
+def drawn(ax):
+    """The series the axes hold, by the gid each was drawn with: what the image shows."""
+    series = [{"gid": ln.get_gid(), "x": ln.get_xdata().tolist(), "y": ln.get_ydata().tolist()}
+              for ln in ax.get_lines() if ln.get_gid()]
+    for c in ax.collections:
+        if c.get_gid():
+            xy = c.get_offsets().tolist()
+            series.append({"gid": c.get_gid(), "x": [p[0] for p in xy], "y": [p[1] for p in xy]})
+    return series
 
 
 def main():
@@ -172,6 +192,8 @@ def main():
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, bbox_inches="tight", metadata={"Date": None} if out.suffix == ".svg" else None)
+    data = {"figure": args.figure, "records": [r["block"] for r in records], "series": drawn(ax)}
+    out.with_suffix(".json").write_text(json.dumps(data, indent=1) + "\n")
     print(f"{out}: {len(records)} record(s) matching {args.block!r}, {lines} line(s)")
     print(json.dumps({"figure": str(out), "records": len(records), "lines": lines}))
 

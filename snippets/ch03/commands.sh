@@ -88,3 +88,27 @@ bash -n snippets/ch03/train.sbatch
 mkdir -p runs/ch03
 sbatch snippets/ch03/train.sbatch
 # --8<-- [end:sbatch]
+
+# --8<-- [start:ddp-math]
+python snippets/ch03/ddp_math.py --preset 1b
+# --8<-- [end:ddp-math]
+
+# --8<-- [start:profile-2gpu]
+torchrun --standalone --nproc-per-node 2 snippets/ch03/profile_ddp.py --device cuda --preset 1b --micro-batch 8 --trace-out runs/ch03/ddp-step-trace.json
+# --8<-- [end:profile-2gpu]
+
+# --8<-- [start:bucket-sweep-2gpu]
+python snippets/ch03/repeat_runs.py --repeats 3 --run bucket-25 "torchrun --standalone --nproc-per-node 2 snippets/ch03/train_ddp.py --device cuda --preset 1b --dtype bf16 --compile --global-batch 64 --micro-batch 8 --bucket-cap-mb 25 --steps 20 --warmup-steps 10" --run bucket-64 "torchrun --standalone --nproc-per-node 2 snippets/ch03/train_ddp.py --device cuda --preset 1b --dtype bf16 --compile --global-batch 64 --micro-batch 8 --bucket-cap-mb 64 --steps 20 --warmup-steps 10" --run bucket-256 "torchrun --standalone --nproc-per-node 2 snippets/ch03/train_ddp.py --device cuda --preset 1b --dtype bf16 --compile --global-batch 64 --micro-batch 8 --bucket-cap-mb 256 --steps 20 --warmup-steps 10"
+# --8<-- [end:bucket-sweep-2gpu]
+
+# --8<-- [start:bucket-sweep-eager-2gpu]
+python snippets/ch03/repeat_runs.py --repeats 3 --run bucket-25 "torchrun --standalone --nproc-per-node 2 snippets/ch03/train_ddp.py --device cuda --preset 1b --dtype bf16 --global-batch 64 --micro-batch 8 --bucket-cap-mb 25 --steps 15 --warmup-steps 5" --run bucket-64 "torchrun --standalone --nproc-per-node 2 snippets/ch03/train_ddp.py --device cuda --preset 1b --dtype bf16 --global-batch 64 --micro-batch 8 --bucket-cap-mb 64 --steps 15 --warmup-steps 5" --run bucket-256 "torchrun --standalone --nproc-per-node 2 snippets/ch03/train_ddp.py --device cuda --preset 1b --dtype bf16 --global-batch 64 --micro-batch 8 --bucket-cap-mb 256 --steps 15 --warmup-steps 5"
+# --8<-- [end:bucket-sweep-eager-2gpu]
+
+# --8<-- [start:comm-hooks-cpu]
+torchrun --standalone --nproc-per-node 2 snippets/ch03/comm_hooks.py
+# --8<-- [end:comm-hooks-cpu]
+
+# --8<-- [start:trace-figure]
+python snippets/ch03/plot_trace.py --records site-tests/records --out runs/ch03/ddp-step.svg
+# --8<-- [end:trace-figure]

@@ -86,3 +86,35 @@ torchrun --standalone --nproc-per-node 2 snippets/ch04/fsdp1_to_fsdp2.py
 # --8<-- [start:scaling-figure]
 python snippets/ch04/plot_scaling.py --records site-tests/records --out runs/ch04/scaling.svg
 # --8<-- [end:scaling-figure]
+
+# --8<-- [start:step-math]
+python snippets/ch04/step_math.py --preset 1b --ranks 2
+# --8<-- [end:step-math]
+
+# --8<-- [start:step-math-12b]
+python snippets/ch04/step_math.py --preset 1b --d-model 5120 --n-head 40 --n-layer 38 --ranks 2 --micro-batch 2
+# --8<-- [end:step-math-12b]
+
+# --8<-- [start:fsdp-vs-ddp-repeat]
+python snippets/ch03/repeat_runs.py --repeats 3 --run ddp "torchrun --standalone --nproc-per-node 2 snippets/ch03/train_ddp.py --device cuda --preset 1b --dtype bf16 --compile --global-batch 16 --micro-batch 8 --bucket-cap-mb 256 --steps 20 --warmup-steps 10" --run fsdp2 "torchrun --standalone --nproc-per-node 2 snippets/ch04/train_fsdp.py --device cuda --preset 1b --dtype bf16 --compile --global-batch 16 --micro-batch 8 --steps 20 --warmup-steps 10"
+# --8<-- [end:fsdp-vs-ddp-repeat]
+
+# --8<-- [start:fsdp-variants-repeat]
+python snippets/ch03/repeat_runs.py --repeats 3 --run per-block "torchrun --standalone --nproc-per-node 2 snippets/ch04/train_fsdp.py --device cuda --preset 1b --dtype bf16 --compile --global-batch 16 --micro-batch 8 --steps 20 --warmup-steps 10" --run no-reshard "torchrun --standalone --nproc-per-node 2 snippets/ch04/train_fsdp.py --device cuda --preset 1b --dtype bf16 --compile --global-batch 16 --micro-batch 8 --steps 20 --warmup-steps 10 --no-reshard-after-forward" --run one-wrap "torchrun --standalone --nproc-per-node 2 snippets/ch04/naive_wrap.py --device cuda --preset 1b --dtype bf16 --compile --global-batch 16 --micro-batch 8 --steps 20 --warmup-steps 10"
+# --8<-- [end:fsdp-variants-repeat]
+
+# --8<-- [start:fsdp-12b-2gpu]
+torchrun --standalone --nproc-per-node 2 snippets/ch04/train_fsdp.py --device cuda --preset 1b --d-model 5120 --n-head 40 --n-layer 38 --dtype bf16 --compile --ac --global-batch 4 --micro-batch 2 --lr 1e-4 --steps 30 --warmup-steps 10
+# --8<-- [end:fsdp-12b-2gpu]
+
+# --8<-- [start:ddp-12b-2gpu]
+torchrun --standalone --nproc-per-node 2 snippets/ch03/train_ddp.py --device cuda --preset 1b --d-model 5120 --n-head 40 --n-layer 38 --dtype bf16 --global-batch 4 --micro-batch 2 --steps 5
+# --8<-- [end:ddp-12b-2gpu]
+
+# --8<-- [start:export-cpu]
+python snippets/ch04/export_full.py --ckpt runs/ch04/dcp/step-000050 --out runs/ch04/export/model.pt
+# --8<-- [end:export-cpu]
+
+# --8<-- [start:lora-cpu]
+torchrun --standalone --nproc-per-node 2 snippets/ch04/finetune_lora.py
+# --8<-- [end:lora-cpu]

@@ -4,7 +4,7 @@ Left: tokens/s per GPU of each 1B-parameter run, DDP and FSDP2, on one and two G
 Right: the peak memory allocated per GPU, with the part that is training state
 (parameters, gradients and AdamW state on the GPU) shaded where the run measured it.
 Runs with no passing record are named with "no record", so a fresh clone can always
-build the figure.
+build the figure. Beside the image it writes the numbers it drew (scaling.json).
 
     python snippets/ch04/plot_scaling.py --records site-tests/records --out runs/ch04/scaling.svg
 """
@@ -64,7 +64,7 @@ def main():
         sys.exit(f"error: --records {args.records} is not a folder")
     records = load_records(args.records)
 
-    rows, gpus = [], set()
+    rows, gpus, used = [], set(), []
     for label, block, path in RUNS:
         rec = records.get(block)
         m = numbers(rec, path) if rec else None
@@ -72,12 +72,14 @@ def main():
             gpus.add((rec.get("env") or {}).get("gpu", "GPU"))
             state = m.get("state_gib_per_rank") if m.get("state_device", "cuda") == "cuda" else None
             rows.append((label, m["tokens_per_s_per_gpu"], m.get("peak_mem_gib"), state))
+            used.append(block)
         else:
             rows.append((label + " (no record)", 0, None, None))
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.8), sharey=True)
     y = range(len(rows))
-    left.barh(y, [r[1] for r in rows], color="C0")
+    gids = [f"{block}|{path or ''}|{label}" for label, block, path in RUNS]
+    bars = left.barh(y, [r[1] for r in rows], color="C0")
     for i, r in enumerate(rows):
         if r[1]:
             left.text(r[1], i, f" {r[1]:,.0f}", va="center", fontsize=8)
@@ -86,8 +88,12 @@ def main():
     left.set_xlabel("tokens/s per GPU")
     left.set_xlim(0, max([r[1] for r in rows] + [1]) * 1.25)
     peaks = [r[2] or 0 for r in rows]
-    right.barh(y, peaks, color="C1", label="peak allocated")
-    right.barh(y, [r[3] or 0 for r in rows], color="C2", label="training state on the GPU")
+    mems = right.barh(y, peaks, color="C1", label="peak allocated")
+    states = right.barh(y, [r[3] or 0 for r in rows], color="C2", label="training state on the GPU")
+    for gid, *parts in zip(gids, bars, mems, states, strict=True):
+        for part, what in zip(parts, ("tokens_per_s_per_gpu", "peak_mem_gib", "state_gib_per_rank"),
+                              strict=True):
+            part.set_gid(f"{gid}|{what}")
     for i, p in enumerate(peaks):
         if p:
             right.text(p, i, f" {p:.1f}", va="center", fontsize=8)
@@ -98,9 +104,15 @@ def main():
     where = ", ".join(sorted(gpus)) or "no GPU records yet"
     fig.suptitle(f"1B-parameter GPT, bf16: {where}")
     fig.tight_layout()
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(args.out)
-    print(f"{args.out}: {measured} record(s) of {len(rows)} runs")
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out)
+    # What the image shows, bar by bar: the bars' own widths, under the gid each was drawn with.
+    series = [{"gid": p.get_gid(), "value": p.get_width()}
+              for ax in (left, right) for p in ax.patches if p.get_gid() and p.get_width()]
+    data = {"figure": "scaling", "records": sorted(set(used)), "series": series}
+    out.with_suffix(".json").write_text(json.dumps(data, indent=1) + "\n")
+    print(f"{out}: {measured} record(s) of {len(rows)} runs")
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@
     python snippets/ch02/aicluster/cli.py mfu --model llama2-7b --gpus 8 --tokens-per-s 64000
     python snippets/ch02/aicluster/cli.py mfu --gpus 8 --step-time 4.096 --global-batch 64
     python snippets/ch02/aicluster/cli.py days --model llama2-70b --gpus 1024 --tokens 2e12
+    python snippets/ch02/aicluster/cli.py traffic --model llama2-70b --gpus 1024
 
 The GPU defaults to h100 and the precision to bf16 (--gpu, --precision); days assumes
 --mfu 0.4 unless told otherwise. `--model custom` takes the shape from --layers,
@@ -26,6 +27,7 @@ if not __package__:
 from aicluster.flops import RECOMPUTE, ModelConfig, forward_flops, params, training_flops  # noqa: E402
 from aicluster.hardware import GPUS, lookup, peak_tflops  # noqa: E402
 from aicluster.mfu import MODELS, days_to_train, mfu_hfu, tokens_per_s_for_mfu  # noqa: E402
+from aicluster.traffic import traffic  # noqa: E402
 
 SHAPE = {"layers": "transformer layers", "hidden": "hidden size", "heads": "query heads",
          "kv_heads": "K/V heads (default: --heads; fewer is GQA)",
@@ -102,13 +104,20 @@ def cmd_peaks(args, parser):
         g = gpu_from(argparse.Namespace(gpu=args.gpu, precision="bf16"), parser)[0]
         shown = {k: v for k, v in GPUS.items() if v is g}
     cols = ["fp32", "tf32", "bf16", "fp16", "fp8", "fp4", "int8"]
-    print(f"{'GPU':<16}" + "".join(f"{c:>7}" for c in cols) + f"{'HBM GB':>8}{'GB/s':>7}")
+    print(f"{'GPU':<16}" + "".join(f"{c:>7}" for c in cols) + f"{'HBM GB':>8}{'GB/s':>7}"
+          f"{'ridge':>7}")
     for g in shown.values():
         print(f"{g.name:<16}" + "".join(f"{g.tflops.get(c, '-'):>7}" for c in cols)
-              + f"{g.hbm_gb:>8}{g.hbm_gbps:>7}")
-    print("dense TFLOP/s (int8: TOPS); fp32 runs without tensor cores")
-    return {k: {"name": g.name, **g.tflops, "hbm_gb": g.hbm_gb, "hbm_gbps": g.hbm_gbps}
-            for k, g in shown.items()}
+              + f"{g.hbm_gb:>8}{g.hbm_gbps:>7}{ridge(g):>7.0f}")
+    print("dense TFLOP/s (int8: TOPS); fp32 runs without tensor cores; "
+          "ridge: bf16 FLOPs per byte of HBM")
+    return {k: {"name": g.name, **g.tflops, "hbm_gb": g.hbm_gb, "hbm_gbps": g.hbm_gbps,
+                "ridge": ridge(g)} for k, g in shown.items()}
+
+
+def ridge(g) -> float:
+    """FLOPs a GPU can do in bf16 in the time it reads one byte of HBM."""
+    return g.tflops["bf16"] * 1e12 / (g.hbm_gbps * 1e9)
 
 
 def cmd_flops(args, parser):
@@ -132,7 +141,11 @@ def cmd_flops(args, parser):
     return {"model": args.model, "seq_len": cfg.seq_len, "causal": args.causal,
             "recompute": args.recompute, "params": total, "active_params": active,
             "forward": f, "forward_flops": forward, "model_flops": model,
-            "hardware_flops": hardware, "six_n": 6 * active}
+            "hardware_flops": hardware, "six_n": 6 * active,
+            "gflop": {"forward": forward / 1e9, "model": model / 1e9,
+                      "hardware": hardware / 1e9, "six_n": 6 * active / 1e9},
+            "share": {k: v / forward for k, v in f.items()},
+            "six_n_shortfall": 1 - 6 * active / model}
 
 
 def cmd_mfu(args, parser):
@@ -188,6 +201,38 @@ def cmd_days(args, parser):
             "gpu_hours": days * 24 * args.gpus}
 
 
+def cmd_traffic(args, parser):
+    cfg = model_from(args, parser)
+    _, peak = gpu_from(args, parser)
+    if args.gpus % (args.tp * args.pp) or args.gpus % args.gpus_per_node:
+        parser.error(f"--gpus {args.gpus} must be a multiple of --tp x --pp and of "
+                     "--gpus-per-node")
+    t = traffic(cfg, args.gpus, args.gpus_per_node, args.global_batch, args.tp, args.pp,
+                args.micro_batches, args.mfu, peak, args.nvlink_gbps, args.net_gbps)
+    dp, sh, tp, pp = t["dp"], t["sharded"], t["tp"], t["pp"]
+    print(describe(args.model, cfg))
+    print(f"{args.gpus} GPUs, {args.gpus_per_node} per node, {args.global_batch} sequences per "
+          f"step, {args.mfu:.0%} MFU; bus bandwidth {args.nvlink_gbps:g} GB/s in a node, "
+          f"{args.net_gbps:g} GB/s between nodes")
+    print(f"data parallel  {dp['sent_gb']:8.1f} GB per GPU per step  {dp['comm_s']:8.2f} s   "
+          f"compute {dp['compute_s']:.2f} s")
+    print(f"FSDP / ZeRO-3  {sh['sent_gb']:8.1f} GB per GPU per step  {sh['comm_s']:8.2f} s")
+    print(f"HSDP           {sh['hsdp_sent_gb']:8.1f} GB per GPU per step  "
+          f"{sh['hsdp_comm_s']:8.2f} s across nodes")
+    print(f"TP {args.tp:<3}         {tp['calls']} all-reduces of {tp['activation_mb']:.1f} MB per "
+          f"sequence: {tp['comm_ms_nvlink']:.0f} ms on NVLink, {tp['comm_ms_net']:.0f} ms "
+          f"between nodes; compute {tp['compute_ms']:.0f} ms")
+    print(f"PP {args.pp:<3}         {pp['boundary_mb']:.1f} MB per sequence per boundary, "
+          f"{pp['send_ms']:.1f} ms; stage compute {pp['stage_ms']:.0f} ms; bubble "
+          f"{pp['bubble']:.0%} at {args.micro_batches} micro-batches")
+    if "ep" in t:
+        ep = t["ep"]
+        print(f"EP             {ep['kib_per_token']:.0f} KiB per token per MoE layer each way, "
+              f"{ep['mb_per_layer']:.0f} MB per GPU: {ep['ms_per_layer_nvlink']:.1f} ms on "
+              f"NVLink, {ep['ms_per_layer_net']:.1f} ms between nodes")
+    return {"model": args.model, **t}
+
+
 def main(argv=None):
     parser = Parser(description="FLOPs per token, GPU peaks, MFU, HFU and days to train.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -223,6 +268,19 @@ def main(argv=None):
     p.add_argument("--tokens", type=positive(float), required=True, help="e.g. 2e12")
     p.add_argument("--mfu", type=positive(float, 1), default=0.4, help="0.4 for 40%%")
     p.set_defaults(run=cmd_days)
+
+    p = sub.add_parser("traffic", parents=[model, gpu], help="bytes each parallelism sends")
+    p.add_argument("--gpus-per-node", type=positive(int), default=8)
+    p.add_argument("--global-batch", type=positive(int), default=1024, help="sequences per step")
+    p.add_argument("--tp", type=positive(int), default=8, help="tensor-parallel degree")
+    p.add_argument("--pp", type=positive(int), default=16, help="pipeline stages")
+    p.add_argument("--micro-batches", type=positive(int), default=64, help="per pipeline step")
+    p.add_argument("--mfu", type=positive(float, 1), default=0.4, help="0.4 for 40%%")
+    p.add_argument("--nvlink-gbps", type=positive(float), default=360,
+                   help="bus bandwidth inside a node")
+    p.add_argument("--net-gbps", type=positive(float), default=40,
+                   help="bus bandwidth per GPU between nodes")
+    p.set_defaults(run=cmd_traffic, gpus=1024)
 
     args = parser.parse_args(argv)
     print(json.dumps(args.run(args, parser)))

@@ -17,6 +17,7 @@ import pytest
 from aicluster.flops import ModelConfig, flops_per_step, forward_flops, params, training_flops
 from aicluster.hardware import lookup, peak_tflops
 from aicluster.mfu import MODELS, days_to_train, mfu_hfu, tokens_per_s_for_mfu
+from aicluster.traffic import traffic
 
 CLI = Path(__file__).with_name("cli.py")
 GPT = Path(__file__).resolve().parents[2] / "ch03" / "gpt.py"
@@ -197,3 +198,22 @@ def test_cli_bad_input_is_one_line_and_exit_2(args, message):
     assert out.stdout == "" and "Traceback" not in out.stderr
     assert out.stderr.count("\n") == 1 and out.stderr.startswith("error: ")
     assert message in out.stderr
+
+
+def test_traffic_of_each_parallelism():
+    # Llama 2 70B on 1024 GPUs (128 nodes of 8), 1024 sequences of 4096 per step.
+    # Data parallelism: bf16 gradients 2N = 137.95 GB; a ring sends 2 * 1023/1024 of them.
+    # FSDP moves 1.5x that; HSDP only each GPU's eighth, all-reduced over 128 replicas.
+    t = traffic(MODELS["llama2-70b"], 1024, 8, 1024, 8, 16, 64, 0.4, 989, 360, 40)
+    grad = 2 * 68_976_648_192
+    assert t["dp"]["sent_gb"] * 1e9 == pytest.approx(2 * 1023 / 1024 * grad)
+    assert t["sharded"]["sent_gb"] == pytest.approx(1.5 * t["dp"]["sent_gb"])
+    assert t["sharded"]["hsdp_sent_gb"] * 1e9 == pytest.approx(2 * 127 / 128 * grad / 8)
+    # TP: 4 all-reduces per layer of one sequence's activations, 4096 x 8192 x 2 bytes.
+    assert t["tp"]["calls"] == 320 and t["tp"]["activation_mb"] == 4096 * 8192 * 2 / 1e6
+    # PP bubble with 16 stages: 15/79 at 64 micro-batches, 15/143 at 128.
+    assert t["pp"]["bubble"] == 15 / 79 and t["pp"]["bubble_2m"] == 15 / 143
+    assert "ep" not in t
+    # Mixtral routes each token to 2 experts: 2 x 4096 x 2 bytes = 16 KiB each way per layer.
+    assert traffic(MODELS["mixtral-8x7b"], 1024, 8, 1024, 8, 16, 64, 0.4, 989, 360,
+                   40)["ep"]["kib_per_token"] == 16

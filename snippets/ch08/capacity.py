@@ -1,0 +1,94 @@
+"""What one training pod asks of an 8 x H200 node, and what its checkpoints ask of the volume.
+
+The node shape is the one the chapter plans for, in the units `kubectl describe node`
+reports; check_semantics.py holds every pod of the chapter's manifests against it.
+
+    python snippets/ch08/capacity.py --write-gbps 2
+"""
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from manifests import load, pod_requests, quantity, workloads
+
+GiB = 2**30
+# An 8 x H200 node: two 56-core Xeon Platinum 8480C with SMT on and 2 TB of memory, as in
+# NVIDIA's H200 systems. The kubelet counts logical CPUs, two per core: 224, not 112.
+NODE = {"cpu": 224, "memory": 2048 * GiB, "nvidia.com/gpu": 8,
+        # rdmaHcaMax of the RDMA shared device plugin: how many pods may share the HCAs.
+        "rdma/hca_shared_devices_a": 1000}
+# What the kubelet keeps for itself and the OS (kubeReserved + systemReserved + the
+# eviction threshold in its configuration): our choice for this node, not a default.
+RESERVED = {"cpu": 16, "memory": 128 * GiB}
+# The node agents every GPU node runs (GPU Operator, DCGM exporter, CNI, RDMA plugin,
+# storage and log agents): a budget to keep free, not a measurement.
+DAEMONSETS = {"cpu": 8, "memory": 32 * GiB}
+# GPU nodes carry this taint, so that only pods that ask for GPUs land on them.
+TAINTS = [{"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"}]
+
+
+def for_pods():
+    """What pods can request on one node: capacity less the kubelet's and the agents' share."""
+    return {k: v - RESERVED.get(k, 0) - DAEMONSETS.get(k, 0) for k, v in NODE.items()}
+
+
+def checkpoint_bytes(preset="1b"):
+    """fp32 weights and AdamW's two moments: 12 bytes per parameter of chapter 3's GPT."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "ch03"))
+    import torch
+    from gpt import GPT, PRESETS
+
+    with torch.device("meta"):
+        params = GPT(PRESETS[preset]).num_params()
+    return params, 12 * params
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--write-gbps", type=float, default=2.0,
+                    help="write bandwidth one pod gets from the checkpoint volume, GB/s")
+    args = ap.parse_args()
+    if args.write_gbps <= 0:
+        sys.exit("error: --write-gbps must be positive")
+    job = next(w for w in workloads(load(["snippets/ch08/train-job.yaml"])) if w.doc.kind == "Job")
+    pod = pod_requests(job.template["spec"])
+    free = for_pods()
+    print("resource         node  reserved  agents  for pods  one pod  left")
+    rows = {}
+    for k, unit in (("cpu", 1), ("memory", GiB), ("nvidia.com/gpu", 1)):
+        r = [NODE[k], RESERVED.get(k, 0), DAEMONSETS.get(k, 0), free[k], pod.get(k, 0)]
+        r = [x / unit for x in r] + [(free[k] - pod.get(k, 0)) / unit]
+        rows[k] = r
+        name = k + (" (GiB)" if unit == GiB else "")
+        widths = (6, 10, 8, 10, 9, 6)
+        print(f"{name:15}" + "".join(f"{x:>{w}.0f}" for x, w in zip(r, widths, strict=True)))
+    gpus = NODE["nvidia.com/gpu"]
+    shm = next(quantity(v["emptyDir"]["sizeLimit"]) for v in job.template["spec"]["volumes"]
+               if v["name"] == "dshm")
+    print(f"per GPU: {pod['cpu'] / gpus:.0f} logical CPUs ({pod['cpu'] / gpus / 2:.0f} cores) and "
+          f"{pod['memory'] / gpus / GiB:.0f} GiB; /dev/shm takes up to {shm / GiB:.0f} GiB of it")
+
+    params, ckpt = checkpoint_bytes()
+    saves = 500 // 100  # --steps 500 --save-every 100 in the training manifests
+    pvc = quantity(next(d for d in load(["snippets/ch08/checkpoints-pvc.yaml"])).obj
+                   ["spec"]["resources"]["requests"]["storage"])
+    save_s = ckpt / 1e9 / args.write_gbps
+    print(f"checkpoint of the 1b preset ({params / 1e6:.1f}M parameters): {ckpt / 1e9:.2f} GB, "
+          f"{save_s:.1f} s to write at {args.write_gbps:g} GB/s")
+    print(f"  DDP keeps 2 and writes a third: {3 * ckpt / 1e9:.1f} GB; DCP keeps all "
+          f"{saves} saves: {saves * ckpt / 1e9:.1f} GB; the claim asks for {pvc / 1e9:.0f} GB")
+    print(json.dumps({
+        "cpu_left": rows["cpu"][5], "memory_left_gib": rows["memory"][5],
+        "gpu_left": rows["nvidia.com/gpu"][5], "cpu_node": NODE["cpu"],
+        "cpu_for_pods": rows["cpu"][3], "memory_for_pods_gib": rows["memory"][3],
+        "cpu_per_gpu": pod["cpu"] / gpus, "cores_per_gpu": pod["cpu"] / gpus / 2,
+        "memory_per_gpu_gib": pod["memory"] / gpus / GiB, "shm_gib": shm / GiB,
+        "params": params, "checkpoint_gb": round(ckpt / 1e9, 2), "write_gbps": args.write_gbps,
+        "save_s": round(save_s, 1), "ddp_ckpt_gb": round(3 * ckpt / 1e9, 1), "dcp_saves": saves,
+        "dcp_gb": round(saves * ckpt / 1e9, 1), "pvc_gb": round(pvc / 1e9)}))
+
+
+if __name__ == "__main__":
+    main()

@@ -83,7 +83,7 @@ build: setup-docs
 	$(VENV)/bin/mkdocs build --strict --site-dir site
 
 test: setup-test setup-browser
-	$(PY) -m pytest site-tests
+	$(PY) -m pytest site-tests --durations=25
 	$(PY) site-tests/records.py report
 
 test-gpu:

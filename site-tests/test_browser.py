@@ -157,14 +157,22 @@ def test_search_finds_every_chapter(browser, site_url, built_site):
     missing = []
     for rel in chapters:
         title = re.search(r"<h1[^>]*>(.*?)</h1>", (site / rel / "index.html").read_text(), re.S).group(1)
-        query = re.sub(r"<[^>]+>|^\s*\d+\.\s*", "", title).strip()
+        query = html.unescape(re.sub(r"<[^>]+>|&para;|^\s*\d+\.\s*", "", title)).strip()
         page.click("input.md-search__input")
         # Material searches on key presses: fill all but the last character, then type it.
         page.fill("input.md-search__input", query[:-1])
         page.keyboard.type(query[-1])
-        page.wait_for_selector(".md-search-result__item", timeout=10000)
-        links = page.eval_on_selector_all(".md-search-result__item a", "els => els.map(e => e.href)")
-        if not any(f"/{rel}" in href for href in links):
+        # The previous query's results stay on screen until the new ones replace them,
+        # so wait for a result that links to this chapter rather than for any result.
+        found = f"els => els.some(e => e.href.includes('/{rel}'))"
+        try:
+            page.wait_for_function(
+                f"() => ({found})([...document.querySelectorAll('.md-search-result__item a')])",
+                timeout=10000)
+        except Exception as e:  # playwright's TimeoutError; the module is imported lazily
+            if type(e).__name__ != "TimeoutError":
+                raise
+            links = page.eval_on_selector_all(".md-search-result__item a", "els => els.map(e => e.href)")
             missing.append(f"{query!r} found {links[:3]}, not /{rel}")
     page.close()
     assert not missing, "\n".join(missing)

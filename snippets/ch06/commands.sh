@@ -8,11 +8,11 @@ make setup-vllm
 # --8<-- [end:setup]
 
 # --8<-- [start:train-cpu]
-.venv-vllm/bin/python snippets/ch06/train_model.py
+.venv-vllm/bin/python snippets/ch06/train_model.py --steps 60 --batch 8 --max-chars 1500000
 # --8<-- [end:train-cpu]
 
 # --8<-- [start:train-draft-cpu]
-.venv-vllm/bin/python snippets/ch06/train_model.py --preset draft --tokenizer runs/ch06/model --out runs/ch06/draft
+.venv-vllm/bin/python snippets/ch06/train_model.py --preset draft --tokenizer runs/ch06/model --out runs/ch06/draft --steps 60 --batch 8 --max-chars 1500000
 # --8<-- [end:train-draft-cpu]
 
 # --8<-- [start:train-gpu]

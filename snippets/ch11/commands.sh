@@ -5,7 +5,7 @@ python snippets/ch11/partition.py --clients 3 --scheme iid --out runs/ch11/data/
 # --8<-- [end:partition-iid]
 
 # --8<-- [start:federation]
-python snippets/ch11/federation.py --app snippets/ch11/fedapp --data runs/ch11/data/iid --nodes 3 --rounds 3 --drop-node 2 --drop-round 2 --round-timeout 30 --workdir runs/ch11/flwr-drop
+python snippets/ch11/federation.py --app snippets/ch11/fedapp --data runs/ch11/data/iid --nodes 3 --rounds 3 --drop-node 2 --drop-round 2 --round-timeout 20 --workdir runs/ch11/flwr-drop
 # --8<-- [end:federation]
 
 # --8<-- [start:match]

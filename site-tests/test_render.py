@@ -57,10 +57,12 @@ def test_multi_node_blocks_say_they_are_not_verified_on_their_tier(entries, tmp_
 
 def test_gpu_blocks_show_the_nccl_settings_of_their_run(entries, tmp_path):
     rec = json.loads(records.record_path(FRESH).read_text())
-    rec["env"]["overrides"] = {"NCCL_NVLS_ENABLE": "0", "PYTHONHASHSEED": "0"}
+    rec["env"]["overrides"] = {"NCCL_NVLS_ENABLE": "0", "NCCL_ALGO": "Ring", "PYTHONHASHSEED": "0",
+                               "NCCL_VERSION": "2.28.3-1"}
     records.record_path(FRESH, tmp_path).write_text(json.dumps(rec))
     out = Renderer(entries, records_dir=tmp_path).page(f'``` {{ .bash }}\n--8<-- "{FRESH}"\n```\n')
-    assert "with `NCCL_NVLS_ENABLE=0`." in out and "PYTHONHASHSEED" not in out
+    assert "with NVLink multicast off, `NCCL_ALGO=Ring`." in out
+    assert "PYTHONHASHSEED" not in out and "NCCL_VERSION" not in out
 
 
 GLOG = "W1129 21:30:53.266000 8930 torch/distributed/run.py:874] "

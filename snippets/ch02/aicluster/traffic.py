@@ -2,8 +2,15 @@
 
 Byte counts follow the ring algorithm: an all-reduce sends and receives 2(n-1)/n of the
 buffer through each rank's link, an all-gather or a reduce-scatter (n-1)/n of the full
-tensor. Times divide those bytes by a bus bandwidth you give (measure yours with
-collective_bench.py); compute times divide FLOPs by an MFU times the peak.
+tensor. Times divide those bytes by a bus bandwidth; compute times divide FLOPs by an MFU
+times the peak.
+
+A collective that spans nodes runs one ring per network card, each ring leaving the node
+through its own card, so only one hop in eight of a ring over 8-GPU nodes is a network
+hop: its bus bandwidth is the node's cards together, nics x nic_gbps, capped by NVLink's
+(NCCL's developers measure 192 GB/s of all-reduce bus bandwidth on DGX A100 nodes with
+eight 200 Gb/s cards). A point-to-point send or an all-to-all that leaves the node gets
+only one GPU's share of the cards, nics x nic_gbps / gpus_per_node.
 
     python snippets/ch02/aicluster/cli.py traffic --model llama2-70b
 """
@@ -18,14 +25,18 @@ def ring(n: int) -> float:
 
 def traffic(cfg: ModelConfig, gpus: int, gpus_per_node: int, global_batch: int, tp: int,
             pp: int, micro_batches: int, mfu: float, peak_tflops: float,
-            nvlink_gbps: float, net_gbps: float) -> dict:
+            nvlink_gbps: float, nic_gbps: float, nics: int | None = None) -> dict:
     """Bytes and seconds per GPU for data, sharded, tensor, pipeline and expert parallelism.
 
     >>> from aicluster.mfu import MODELS
-    >>> t = traffic(MODELS["llama2-7b"], 1024, 8, 1024, 8, 16, 64, 0.4, 989, 360, 40)
+    >>> t = traffic(MODELS["llama2-7b"], 1024, 8, 1024, 8, 16, 64, 0.4, 989, 360, 48)
     >>> t["dp"]["grad_gb"] == 2 * 6_738_415_616 / 1e9, round(t["pp"]["bubble"], 3)
     (True, 0.19)
     """
+    nics = gpus_per_node if nics is None else nics
+    # Bus bandwidth of a collective across nodes, and one GPU's share of the cards.
+    net_gbps = min(nvlink_gbps, nics * nic_gbps)
+    port_gbps = nics * nic_gbps / gpus_per_node
     n = params(cfg)[0]
     flops_token = training_flops(cfg)[0]
     rate = mfu * peak_tflops * 1e12  # useful FLOP/s of one GPU
@@ -38,10 +49,12 @@ def traffic(cfg: ModelConfig, gpus: int, gpus_per_node: int, global_batch: int, 
     # reduce-scatter the gradients: three times (n-1)/n of the parameter bytes.
     fsdp_bytes = 3 * (gpus - 1) / gpus * 2 * n
     replicas = gpus // gpus_per_node
-    hsdp_bytes = ring(replicas) * grad / gpus_per_node  # each GPU's shard, across nodes
+    # HSDP: each GPU all-reduces its own shard with the GPUs of the same rank in the other
+    # nodes, eight such rings side by side, each on one GPU's share of the cards.
+    hsdp_bytes = ring(replicas) * grad / gpus_per_node
     sharded = {"sent_gb": fsdp_bytes / 1e9, "comm_s": fsdp_bytes / (net_gbps * 1e9),
                "hsdp_sent_gb": hsdp_bytes / 1e9,
-               "hsdp_comm_s": hsdp_bytes / (net_gbps * 1e9)}
+               "hsdp_comm_s": hsdp_bytes / (port_gbps * 1e9)}
     # Megatron-style TP: per layer two all-reduces of the activations in forward and
     # two in backward, each of one micro-batch of one sequence (s x h, bf16).
     act = s * h * 2
@@ -50,11 +63,13 @@ def traffic(cfg: ModelConfig, gpus: int, gpus_per_node: int, global_batch: int, 
     tensor = {"activation_mb": act / 1e6, "calls": calls,
               "call_ms_nvlink": per_call / (nvlink_gbps * 1e9) * 1e3,
               "comm_ms_nvlink": calls * per_call / (nvlink_gbps * 1e9) * 1e3,
-              "comm_ms_net": calls * per_call / (net_gbps * 1e9) * 1e3,
+              # A TP group across nodes puts its ranks in different nodes: every hop of
+              # its ring leaves through a card, at one GPU's share of them.
+              "comm_ms_net": calls * per_call / (port_gbps * 1e9) * 1e3,
               "compute_ms": s * flops_token / (tp * rate) * 1e3}
     # PP: a sequence's activations cross each stage boundary once each way; the bubble
     # of the GPipe and 1F1B schedules is (p-1)/(m+p-1) for m micro-batches.
-    pipeline = {"boundary_mb": act / 1e6, "send_ms": act / (net_gbps * 1e9) * 1e3,
+    pipeline = {"boundary_mb": act / 1e6, "send_ms": act / (port_gbps * 1e9) * 1e3,
                 "stage_ms": s * flops_token / (pp * tp * rate) * 1e3,
                 "bubble": (pp - 1) / (micro_batches + pp - 1),
                 "bubble_2m": (pp - 1) / (2 * micro_batches + pp - 1)}
@@ -67,5 +82,6 @@ def traffic(cfg: ModelConfig, gpus: int, gpus_per_node: int, global_batch: int, 
         result["ep"] = {"tokens_per_gpu": tokens, "kib_per_token": cfg.active_experts * h * 2
                         / 2**10, "mb_per_layer": out / 1e6,
                         "ms_per_layer_nvlink": out / (nvlink_gbps * 1e9) * 1e3,
-                        "ms_per_layer_net": out / (net_gbps * 1e9) * 1e3}
+                        "ms_per_layer_net": out / (port_gbps * 1e9) * 1e3}
+    result["net"] = {"collective_gbps": net_gbps, "port_gbps": port_gbps}
     return result

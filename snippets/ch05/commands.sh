@@ -44,6 +44,10 @@ torchrun --standalone --nproc-per-node 2 snippets/ch05/train_zero.py --device cu
 torchrun --standalone --nproc-per-node 2 snippets/ch04/train_fsdp.py --device cuda --preset 1b --dtype bf16 --compile --global-batch 16 --micro-batch 8 --steps 30 --warmup-steps 10
 # --8<-- [end:fsdp2-2gpu]
 
+# --8<-- [start:memory-math-12b]
+python snippets/ch05/zero_math.py --preset 1b --d-model 5120 --n-head 40 --n-layer 38 --world-size 2
+# --8<-- [end:memory-math-12b]
+
 # --8<-- [start:zero3-12b-2gpu]
 torchrun --standalone --nproc-per-node 2 snippets/ch05/train_zero.py --device cuda --preset 1b --d-model 5120 --n-head 40 --n-layer 38 --dtype bf16 --ac --global-batch 4 --micro-batch 2 --lr 1e-4 --steps 12 --warmup-steps 4 --log-every 2 --config snippets/ch05/zero3.json
 # --8<-- [end:zero3-12b-2gpu]

@@ -1,4 +1,4 @@
-"""The 4- and 8-GPU commands of chapters 2 to 4, run on CPU with gloo at the same process counts.
+"""The 4- and 8-GPU commands of chapters 2 to 5, run on CPU with gloo at the same process counts.
 
 Each case takes a registered gpu:4 or gpu:8 block's command as the page shows it and
 changes only what a CPU needs: `--compile` comes out, and `--device cpu`, the tiny
@@ -6,10 +6,15 @@ model's sizes, two steps and small messages are appended, so that argparse still
 every flag of the GPU command (a misspelt flag fails here) and the batch, mesh and
 message-size checks see the GPU run's process count.
 
-Seventy-two processes that each import torch would take minutes on two cores, so the
+Dozens of processes that each import torch would take minutes on two cores, so the
 ranks are started the way torchrun starts them, with its environment (RANK, WORLD_SIZE,
 MASTER_PORT, ...), but as forks of one interpreter that has imported torch once: this
 file, run as a script. torchrun's own flags are read by torchrun's own parser.
+
+A command that differs from a command run here, or from a two-GPU block, only in its
+process count and global batch (the 4-GPU training runs, the ZeRO stages on eight, the
+profile on eight) is held against that twin instead: the same flags otherwise, and a
+batch its ranks divide.
 
 Also here: bad input for the all-to-all benchmark, which only these blocks run on GPUs.
 """
@@ -49,15 +54,26 @@ CASES = [  # (block, what the summary line must hold besides the world size)
     ("ch02/bench.sh:collectives-8gpu", {"correct": True}),
     ("ch02/bench.sh:collectives-alltoall-4gpu", {"correct": True}),
     ("ch02/bench.sh:collectives-alltoall-8gpu", {"correct": True}),
-    ("ch03/commands.sh:train-4gpu", {"grad_accum": 4}),
     ("ch03/commands.sh:train-8gpu", {"grad_accum": 4}),
-    ("ch04/commands.sh:fsdp-4gpu", {"mesh": [4]}),
-    ("ch04/commands.sh:fsdp-4gpu-naive", {"mesh": [4]}),
     ("ch04/commands.sh:fsdp-8gpu", {"mesh": [8]}),
     ("ch04/commands.sh:fsdp-8gpu-naive", {"mesh": [8]}),
     ("ch04/commands.sh:hsdp-8gpu", {"mesh": [2, 4]}),
     ("ch04/commands.sh:fsdp-12b-8gpu", {"mesh": [8], "ac": True}),
 ]
+# Training on CPU costs seconds per rank, so a command that differs from a block run above
+# (or from a two-GPU block) only in its process count and global batch is
+# checked against that twin instead: same flags otherwise, and a batch its ranks divide.
+TWINS = {
+    "ch03/commands.sh:train-4gpu": "ch03/commands.sh:train-8gpu",
+    "ch03/commands.sh:train-1gpu-x3": "ch03/commands.sh:train-1gpu",
+    "ch04/commands.sh:fsdp-4gpu": "ch04/commands.sh:fsdp-8gpu",
+    "ch04/commands.sh:fsdp-4gpu-naive": "ch04/commands.sh:fsdp-8gpu-naive",
+    "ch05/commands.sh:zero1-8gpu": "ch05/commands.sh:zero1-2gpu",
+    "ch05/commands.sh:zero2-8gpu": "ch05/commands.sh:zero2-2gpu",
+    "ch05/commands.sh:zero3-8gpu": "ch05/commands.sh:zero3-2gpu",
+    "ch05/commands.sh:fsdp2-8gpu": "ch04/commands.sh:fsdp-8gpu",
+    "ch03/commands.sh:profile-8gpu": "ch03/commands.sh:profile-2gpu",
+}
 BEGIN, END = "=== begin ", "=== end "
 
 
@@ -148,11 +164,43 @@ def _launch(spec: Path) -> None:
 # --- the tests -----------------------------------------------------------------------------
 
 
-def test_every_4_and_8_gpu_block_of_chapters_2_to_4_is_checked_here():
+def test_every_4_and_8_gpu_training_block_is_run_here_or_has_a_twin():
     entries = registry.load()[0]
-    big = {k for k, e in entries.items() if e.gpus in (4, 8) and k.startswith(("ch02/", "ch03/", "ch04/"))
-           and not k.endswith(":profile-8gpu")}
-    assert big == {key for key, _ in CASES}
+    big = {k for k, e in entries.items() if e.gpus in (4, 8) and not k.startswith("ch06/")}
+    assert big <= {key for key, _ in CASES} | set(TWINS)
+    assert not big & set(TWINS) & {key for key, _ in CASES}
+
+
+def _flags(argv: list[str]) -> tuple[int, int | None, dict]:
+    """(processes, global batch, every other option but where a trace goes) of a torchrun line."""
+    n, batch, rest, i = None, None, {}, 1
+    while i < len(argv):
+        a = argv[i]
+        value = argv[i + 1] if i + 1 < len(argv) and not argv[i + 1].startswith("--") else None
+        if a == "--nproc-per-node":
+            n = int(value)
+        elif a == "--global-batch":
+            batch = int(value)
+        elif a != "--trace-out":
+            rest[a] = value
+        i += 2 if value is not None else 1
+    return n, batch, rest
+
+
+@pytest.mark.parametrize("key, twin", sorted(TWINS.items()), ids=[k.split(":")[1] for k in sorted(TWINS)])
+def test_command_matches_its_twin_but_for_processes_and_batch(key, twin):
+    entries = registry.load()[0]
+    line, other = (shlex.split(runner.block_text(entries[k]).strip()) for k in (key, twin))
+    n, batch, rest = _flags(line)
+    _, twin_batch, twin_rest = _flags(other)
+    assert n == entries[key].gpus
+    assert rest == twin_rest, f"{key} and {twin} differ in more than processes and batch"
+    if batch is not None:
+        micro = int(rest["--micro-batch"])
+        assert batch % (n * micro) == 0, f"{key}: --global-batch {batch} over {n} x {micro}"
+        assert twin_batch % (entries[twin].gpus * micro) == 0
+        if key.startswith("ch05/"):  # the same sequences per GPU as the two-GPU runs
+            assert batch // n == twin_batch // entries[twin].gpus
 
 
 @pytest.fixture(scope="module")

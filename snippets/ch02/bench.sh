@@ -39,3 +39,23 @@ runs/nccl-tests/build/all_reduce_perf -b 1K -e 4G -f 2 -g 2
 # --8<-- [start:nccl-env-gpu]
 python snippets/ch02/nccl_env.py --device cuda --repeats 3
 # --8<-- [end:nccl-env-gpu]
+
+# --8<-- [start:collectives-4gpu]
+torchrun --nproc-per-node 4 snippets/ch02/collective_bench.py --device cuda --max-size 4GiB
+# --8<-- [end:collectives-4gpu]
+
+# --8<-- [start:collectives-8gpu]
+torchrun --nproc-per-node 8 snippets/ch02/collective_bench.py --device cuda --max-size 4GiB
+# --8<-- [end:collectives-8gpu]
+
+# --8<-- [start:collectives-alltoall-cpu]
+torchrun --nproc-per-node 2 snippets/ch02/alltoall_bench.py --device cpu
+# --8<-- [end:collectives-alltoall-cpu]
+
+# --8<-- [start:collectives-alltoall-4gpu]
+torchrun --nproc-per-node 4 snippets/ch02/alltoall_bench.py --device cuda --max-size 4GiB
+# --8<-- [end:collectives-alltoall-4gpu]
+
+# --8<-- [start:collectives-alltoall-8gpu]
+torchrun --nproc-per-node 8 snippets/ch02/alltoall_bench.py --device cuda --max-size 4GiB
+# --8<-- [end:collectives-alltoall-8gpu]

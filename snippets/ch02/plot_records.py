@@ -1,7 +1,8 @@
 """Chapter 2's figures, drawn from the verification records of its two benchmarks.
 
 `busbw` plots bus bandwidth against message size, one line per collective and per record
-of collective_bench.py (gloo on CPU, NCCL on GPUs). `roofline` plots the measured matmul
+of collective_bench.py or alltoall_bench.py (gloo on CPU, NCCL on GPUs): the colour says
+which collective, the line style how many ranks ran it. `roofline` plots the measured matmul
 points of matmul_bench.py under their roofs: the copy bandwidth times the arithmetic
 intensity, capped by the peak compute (a datasheet value for known GPUs, or
 --peak-tflops; on CPU the best measured point). With no matching record the script
@@ -28,8 +29,10 @@ from matplotlib.ticker import FuncFormatter  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from aicluster.hardware import lookup  # noqa: E402
 
-COLORS = {"all_reduce": "C0", "all_gather": "C1", "reduce_scatter": "C2"}
+COLORS = {"all_reduce": "C0", "all_gather": "C1", "reduce_scatter": "C2", "all_to_all": "C3"}
 STYLES = ["-", "--", ":", "-."]
+# CPU processes dotted; 2, 4 and 8 GPUs solid, dashed and dash-dotted.
+RANK_STYLES = {("CPU", 2): ":", ("GPU", 2): "-", ("GPU", 4): "--", ("GPU", 8): "-."}
 
 
 def parse_args():
@@ -101,9 +104,10 @@ def plot_busbw(ax, records, args):
             backend += " " + rec["env"]["nccl"]
         who = f"{n} CPU processes" if gpu == "CPU" else f"{n} x {gpu}"
         who += f", {backend}, {date}"
+        style = RANK_STYLES.get(("CPU" if gpu == "CPU" else "GPU", n), STYLES[i % len(STYLES)])
         for name, table in m["busbw_gbps"].items():
             sizes = sorted(table, key=int)
-            ax.plot([int(s) for s in sizes], [table[s] for s in sizes], STYLES[i % len(STYLES)],
+            ax.plot([int(s) for s in sizes], [table[s] for s in sizes], style,
                     color=COLORS.get(name, "C3"), marker=".", label=f"{name}: {who}",
                     gid=f"{rec['block']}|{name}")
             lines += 1

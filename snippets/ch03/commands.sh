@@ -112,3 +112,19 @@ torchrun --standalone --nproc-per-node 2 snippets/ch03/comm_hooks.py
 # --8<-- [start:trace-figure]
 python snippets/ch03/plot_trace.py --records site-tests/records --out runs/ch03/ddp-step.svg
 # --8<-- [end:trace-figure]
+
+# --8<-- [start:train-1gpu-x3]
+torchrun --standalone --nproc-per-node 1 snippets/ch03/train_ddp.py --device cuda --preset 1b --dtype bf16 --compile --global-batch 32 --micro-batch 8 --bucket-cap-mb 256 --steps 40 --warmup-steps 10
+# --8<-- [end:train-1gpu-x3]
+
+# --8<-- [start:train-4gpu]
+torchrun --standalone --nproc-per-node 4 snippets/ch03/train_ddp.py --device cuda --preset 1b --dtype bf16 --compile --global-batch 128 --micro-batch 8 --bucket-cap-mb 256 --steps 40 --warmup-steps 10
+# --8<-- [end:train-4gpu]
+
+# --8<-- [start:train-8gpu]
+torchrun --standalone --nproc-per-node 8 snippets/ch03/train_ddp.py --device cuda --preset 1b --dtype bf16 --compile --global-batch 256 --micro-batch 8 --bucket-cap-mb 256 --steps 40 --warmup-steps 10
+# --8<-- [end:train-8gpu]
+
+# --8<-- [start:profile-8gpu]
+torchrun --standalone --nproc-per-node 8 snippets/ch03/profile_ddp.py --device cuda --preset 1b --micro-batch 8 --trace-out runs/ch03/ddp-step-trace-8gpu.json
+# --8<-- [end:profile-8gpu]

@@ -118,3 +118,31 @@ python snippets/ch04/export_full.py --ckpt runs/ch04/dcp/step-000050 --out runs/
 # --8<-- [start:lora-cpu]
 torchrun --standalone --nproc-per-node 2 snippets/ch04/finetune_lora.py
 # --8<-- [end:lora-cpu]
+
+# --8<-- [start:step-math-8]
+python snippets/ch04/step_math.py --preset 1b --ranks 8
+# --8<-- [end:step-math-8]
+
+# --8<-- [start:fsdp-4gpu]
+torchrun --standalone --nproc-per-node 4 snippets/ch04/train_fsdp.py --device cuda --preset 1b --dtype bf16 --compile --global-batch 32 --micro-batch 8 --steps 30 --warmup-steps 10
+# --8<-- [end:fsdp-4gpu]
+
+# --8<-- [start:fsdp-4gpu-naive]
+torchrun --standalone --nproc-per-node 4 snippets/ch04/naive_wrap.py --device cuda --preset 1b --dtype bf16 --compile --global-batch 32 --micro-batch 8 --steps 30 --warmup-steps 10
+# --8<-- [end:fsdp-4gpu-naive]
+
+# --8<-- [start:fsdp-8gpu]
+torchrun --standalone --nproc-per-node 8 snippets/ch04/train_fsdp.py --device cuda --preset 1b --dtype bf16 --compile --global-batch 64 --micro-batch 8 --steps 30 --warmup-steps 10
+# --8<-- [end:fsdp-8gpu]
+
+# --8<-- [start:fsdp-8gpu-naive]
+torchrun --standalone --nproc-per-node 8 snippets/ch04/naive_wrap.py --device cuda --preset 1b --dtype bf16 --compile --global-batch 64 --micro-batch 8 --steps 30 --warmup-steps 10
+# --8<-- [end:fsdp-8gpu-naive]
+
+# --8<-- [start:hsdp-8gpu]
+torchrun --standalone --nproc-per-node 8 snippets/ch04/train_fsdp.py --device cuda --preset 1b --dtype bf16 --compile --global-batch 64 --micro-batch 8 --steps 30 --warmup-steps 10 --hsdp 2
+# --8<-- [end:hsdp-8gpu]
+
+# --8<-- [start:fsdp-12b-8gpu]
+torchrun --standalone --nproc-per-node 8 snippets/ch04/train_fsdp.py --device cuda --preset 1b --d-model 5120 --n-head 40 --n-layer 38 --dtype bf16 --compile --ac --global-batch 16 --micro-batch 2 --lr 1e-4 --steps 30 --warmup-steps 10
+# --8<-- [end:fsdp-12b-8gpu]

@@ -106,3 +106,23 @@ DS_ACCELERATOR=cpu python snippets/ch05/train_zero.py --global-batch 6 --micro-b
 # --8<-- [start:multinode]
 deepspeed --hostfile snippets/ch05/hostfile --master_addr node0 --master_port 29500 --no_local_rank snippets/ch05/train_zero.py --device cuda --preset 1b --dtype bf16 --compile --global-batch 512 --micro-batch 8 --steps 500 --config snippets/ch05/zeropp.json --ckpt-dir runs/ch05/ckpt-1b --save-every 100
 # --8<-- [end:multinode]
+
+# --8<-- [start:memory-math-8]
+python snippets/ch05/zero_math.py --preset 1b --world-size 8
+# --8<-- [end:memory-math-8]
+
+# --8<-- [start:zero1-8gpu]
+torchrun --standalone --nproc-per-node 8 snippets/ch05/train_zero.py --device cuda --preset 1b --dtype bf16 --compile --global-batch 64 --micro-batch 8 --steps 30 --warmup-steps 10 --config snippets/ch05/zero1.json
+# --8<-- [end:zero1-8gpu]
+
+# --8<-- [start:zero2-8gpu]
+torchrun --standalone --nproc-per-node 8 snippets/ch05/train_zero.py --device cuda --preset 1b --dtype bf16 --compile --global-batch 64 --micro-batch 8 --steps 30 --warmup-steps 10 --config snippets/ch05/zero2.json
+# --8<-- [end:zero2-8gpu]
+
+# --8<-- [start:zero3-8gpu]
+torchrun --standalone --nproc-per-node 8 snippets/ch05/train_zero.py --device cuda --preset 1b --dtype bf16 --compile --global-batch 64 --micro-batch 8 --steps 30 --warmup-steps 10 --config snippets/ch05/zero3.json
+# --8<-- [end:zero3-8gpu]
+
+# --8<-- [start:fsdp2-8gpu]
+torchrun --standalone --nproc-per-node 8 snippets/ch04/train_fsdp.py --device cuda --preset 1b --dtype bf16 --compile --global-batch 64 --micro-batch 8 --steps 30 --warmup-steps 10
+# --8<-- [end:fsdp2-8gpu]

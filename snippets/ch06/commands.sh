@@ -112,3 +112,27 @@ python snippets/ch06/bench.py --url http://127.0.0.1:8222 --input-len 512 --outp
 python snippets/ch06/serve.py stop --all
 python snippets/ch06/report.py runs/ch06/gpu/tp2-c1.json runs/ch06/gpu/dp2-c1.json runs/ch06/gpu/tp2-c256.json runs/ch06/gpu/dp2-c256.json
 # --8<-- [end:tp-dp-gpu]
+
+# --8<-- [start:tp-pp-4gpu]
+python snippets/ch06/train_model.py --preset gpu-1b --n-layer 80 --d-model 8192 --n-head 128 --n-kv-head 8 --d-ff 28672 --config-only --out runs/ch06/model-70b
+python snippets/ch06/serve.py start --device cuda --name tp4 --gpus 0,1,2,3 --port 8231 --model runs/ch06/model-70b --no-wait -- --load-format dummy --max-model-len 4096 --gpu-memory-utilization 0.45 --kv-cache-memory-bytes 21474836480 --compilation-config '{"cudagraph_capture_sizes":[1,2,4,8,16,32,64,128,256]}' --max-num-seqs 256 --tensor-parallel-size 4
+python snippets/ch06/serve.py start --device cuda --name pp4 --gpus 0,1,2,3 --port 8232 --model runs/ch06/model-70b --no-wait -- --load-format dummy --max-model-len 4096 --gpu-memory-utilization 0.45 --kv-cache-memory-bytes 21474836480 --compilation-config '{"cudagraph_capture_sizes":[1,2,4,8,16,32,64,128,256]}' --max-num-seqs 256 --pipeline-parallel-size 4
+python snippets/ch06/serve.py wait --name tp4 --name pp4
+python snippets/ch06/serve.py log --name tp4
+python snippets/ch06/bench.py --url http://127.0.0.1:8231 --input-len 256 --output-len 64 --ignore-eos --concurrency 1,16,128 --num-prompts 256 --repeats 3 --label tp4-c --out runs/ch06/gpu/tp4-c.json
+python snippets/ch06/bench.py --url http://127.0.0.1:8232 --input-len 256 --output-len 64 --ignore-eos --concurrency 1,16,128 --num-prompts 256 --repeats 3 --label pp4-c --out runs/ch06/gpu/pp4-c.json
+python snippets/ch06/serve.py stop --all
+python snippets/ch06/report.py runs/ch06/gpu/tp4-c1.json runs/ch06/gpu/tp4-c16.json runs/ch06/gpu/tp4-c128.json runs/ch06/gpu/pp4-c1.json runs/ch06/gpu/pp4-c16.json runs/ch06/gpu/pp4-c128.json
+# --8<-- [end:tp-pp-4gpu]
+
+# --8<-- [start:tp-pp-8gpu]
+python snippets/ch06/train_model.py --preset gpu-1b --n-layer 80 --d-model 8192 --n-head 128 --n-kv-head 8 --d-ff 28672 --config-only --out runs/ch06/model-70b
+python snippets/ch06/serve.py start --device cuda --name tp8 --gpus 0,1,2,3,4,5,6,7 --port 8241 --model runs/ch06/model-70b --no-wait -- --load-format dummy --max-model-len 4096 --gpu-memory-utilization 0.45 --kv-cache-memory-bytes 21474836480 --compilation-config '{"cudagraph_capture_sizes":[1,2,4,8,16,32,64,128,256]}' --max-num-seqs 256 --tensor-parallel-size 8
+python snippets/ch06/serve.py start --device cuda --name pp8 --gpus 0,1,2,3,4,5,6,7 --port 8242 --model runs/ch06/model-70b --no-wait -- --load-format dummy --max-model-len 4096 --gpu-memory-utilization 0.45 --kv-cache-memory-bytes 21474836480 --compilation-config '{"cudagraph_capture_sizes":[1,2,4,8,16,32,64,128,256]}' --max-num-seqs 256 --pipeline-parallel-size 8
+python snippets/ch06/serve.py wait --name tp8 --name pp8
+python snippets/ch06/serve.py log --name tp8
+python snippets/ch06/bench.py --url http://127.0.0.1:8241 --input-len 256 --output-len 64 --ignore-eos --concurrency 1,16,128 --num-prompts 256 --repeats 3 --label tp8-c --out runs/ch06/gpu/tp8-c.json
+python snippets/ch06/bench.py --url http://127.0.0.1:8242 --input-len 256 --output-len 64 --ignore-eos --concurrency 1,16,128 --num-prompts 256 --repeats 3 --label pp8-c --out runs/ch06/gpu/pp8-c.json
+python snippets/ch06/serve.py stop --all
+python snippets/ch06/report.py runs/ch06/gpu/tp8-c1.json runs/ch06/gpu/tp8-c16.json runs/ch06/gpu/tp8-c128.json runs/ch06/gpu/pp8-c1.json runs/ch06/gpu/pp8-c16.json runs/ch06/gpu/pp8-c128.json
+# --8<-- [end:tp-pp-8gpu]

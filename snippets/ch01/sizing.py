@@ -27,11 +27,10 @@ REPORTED_A100_HOURS = {"7b": 184_320, "70b": 1_720_320}
 
 # --8<-- [start:train]
 def training(n, flops_per_token, args):
-    # Mixed precision with AdamW: bf16 weights (2) and gradients (2), fp32 master
-    # weights (4) and two fp32 Adam moments (8): 16 bytes per parameter.
-    state_bytes = 16 * n
-    flops = flops_per_token * args.train_tokens  # 3 x forward, attention included
+    state_bytes = 16 * n  # bf16 weights (2) and gradients (2), fp32 master (4), Adam (8)
+    flops = flops_per_token * args.train_tokens
     gpu_hours = flops / (args.mfu * args.peak_tflops * 1e12) / 3600
+# --8<-- [end:train]
     return {
         "state_gb": state_bytes / 1e9,
         "min_gpus_for_state": math.ceil(state_bytes / (args.gpu_mem_gb * 1e9)),
@@ -42,22 +41,15 @@ def training(n, flops_per_token, args):
         "days_on_cluster": gpu_hours / args.cluster_gpus / 24,
         "train_cost_usd": gpu_hours * args.gpu_hour_usd,
     }
-# --8<-- [end:train]
 
 
-# --8<-- [start:comm]
-def communication(n, flops_per_token, args):
-    # Plain data parallelism over the cluster: every step, a ring all-reduce of the
-    # bf16 gradients sends and receives 2(G-1)/G of them through each GPU's link.
-    g = args.cluster_gpus
-    sent = 2 * (g - 1) / g * 2 * n
-    tokens = args.global_batch_tokens / g  # each GPU's share of one step
+def data_parallel(n, flops_per_token, args):
+    # Plain data parallelism over the cluster: each GPU computes on its share of the
+    # global batch, then all of them exchange the full bf16 gradients. How long the
+    # exchange takes depends on the network and on how the collective uses it.
+    tokens = args.global_batch_tokens / args.cluster_gpus
     compute_s = tokens * flops_per_token / (args.mfu * args.peak_tflops * 1e12)
-    comm_s = sent / (args.link_gbps * 1e9)
-    return {"grad_gb": 2 * n / 1e9, "sent_gb_per_gpu": sent / 1e9,
-            "tokens_per_gpu_step": tokens, "compute_s": compute_s, "comm_s": comm_s,
-            "tokens_per_gpu_to_hide": tokens * comm_s / compute_s}
-# --8<-- [end:comm]
+    return {"grad_gb": 2 * n / 1e9, "tokens_per_gpu_step": tokens, "compute_s": compute_s}
 
 
 # --8<-- [start:serve]
@@ -65,23 +57,25 @@ def serving(n, m, args):
     weight_bytes = n * args.weight_bits / 8
     kv_per_token = 2 * m.layers * m.kv_heads * m.head_dim * 2  # K and V, bf16
     kv_bytes = args.batch * args.context * kv_per_token
-    usable = 0.9 * args.gpu_mem_gb * 1e9  # keep 10% for the runtime
-    gpus = math.ceil((weight_bytes + kv_bytes) / usable)
-    # Decoding is bound by memory bandwidth: each step reads every weight once and
-    # each sequence's KV cache once, and produces one token per sequence.
+    need = math.ceil((weight_bytes + kv_bytes) / (0.9 * args.gpu_mem_gb * 1e9))
+    # Tensor parallelism splits the attention heads evenly, so round up to a divisor.
+    gpus = next((tp for tp in range(need, m.heads + 1) if m.heads % tp == 0), need)
+    # Decode is bound by memory bandwidth: a step reads every weight and every
+    # sequence's KV cache once, and produces one token per sequence.
     step_s = (weight_bytes + kv_bytes) / (gpus * args.hbm_gbps * 1e9)
+# --8<-- [end:serve]
     tokens_per_s = args.batch / step_s
+    usable = 0.9 * args.gpu_mem_gb * 1e9  # 10% of each GPU is kept for the runtime
     return {
         "weights_gb": weight_bytes / 1e9,
         "weights_gb_by_bits": {b: n * b / 8 / 1e9 for b in (16, 8, 4)},
         "kv_mib_per_token": kv_per_token / 2**20, "kv_gib": kv_bytes / 2**30,
-        "gpus_for_weights": math.ceil(weight_bytes / usable), "gpus": gpus,
-        "flops_per_byte": 2 * args.batch / (args.weight_bits / 8),
+        "gpus_for_weights": math.ceil(weight_bytes / usable), "gpus_for_memory": need,
+        "gpus": gpus, "flops_per_byte": 2 * args.batch / (args.weight_bits / 8),
         "step_ms": step_s * 1e3, "decode_tokens_per_s": tokens_per_s,
         "useful_tflops_per_gpu": tokens_per_s * 2 * n / gpus / 1e12,
         "usd_per_million_tokens": gpus * args.gpu_hour_usd / (tokens_per_s * 3600) * 1e6,
     }
-# --8<-- [end:serve]
 
 
 def parse_args():
@@ -96,7 +90,6 @@ def parse_args():
     ap.add_argument("--cluster-gpus", type=int, default=1024)
     ap.add_argument("--shard-gpus", type=int, default=64, help="GPUs the state is sharded over")
     ap.add_argument("--global-batch-tokens", type=float, default=4e6, help="tokens per step")
-    ap.add_argument("--link-gbps", type=float, default=50, help="network GB/s per GPU, each way")
     ap.add_argument("--batch", type=int, default=32, help="sequences decoded together")
     ap.add_argument("--context", type=int, default=2048, help="tokens held per sequence")
     ap.add_argument("--weight-bits", type=int, default=16, choices=[16, 8, 4])
@@ -110,7 +103,7 @@ def parse_args():
     args.gpu_mem_gb = args.gpu_mem_gb or gpu.hbm_gb
     args.hbm_gbps = args.hbm_gbps or gpu.hbm_gbps
     for name in ("peak_tflops", "gpu_mem_gb", "hbm_gbps", "gpu_hour_usd", "train_tokens",
-                 "cluster_gpus", "shard_gpus", "global_batch_tokens", "link_gbps", "batch",
+                 "cluster_gpus", "shard_gpus", "global_batch_tokens", "batch",
                  "context", "prompt_tokens"):
         if getattr(args, name) <= 0:
             sys.exit(f"error: --{name.replace('_', '-')} must be positive")
@@ -127,12 +120,12 @@ def main():
     print(f"{args.gpu_name}: {args.peak_tflops:g} TFLOP/s bf16, {args.gpu_mem_gb:g} GB, "
           f"{args.hbm_gbps:g} GB/s; {args.mfu:.0%} MFU, ${args.gpu_hour_usd:.2f} per GPU-hour")
     print(f"{'':>4} {'params':>7} {'state':>7} {'GPUs':>5} {'GPU-years':>10} {'train $':>12} "
-          f"{'comm/compute':>13} {'weights':>8} {'KV':>7} {'GPUs':>5} {'tok/s':>6} {'$/M tok':>8}")
+          f"{'weights':>8} {'KV':>7} {'GPUs':>5} {'tok/s':>6} {'$/M tok':>8}")
     for name, key in NAMES.items():
         m = MODELS[key]
         n = params(m)[0]
         flops_per_token = training_flops(m)[0]
-        t, c, s = training(n, flops_per_token, args), communication(n, flops_per_token, args), \
+        t, c, s = training(n, flops_per_token, args), data_parallel(n, flops_per_token, args), \
             serving(n, m, args)
         # One request alone: every decode step still reads all the weights and its own KV
         # cache, and its prefill does 2 FLOPs per parameter per prompt token, at best at peak.
@@ -149,8 +142,7 @@ def main():
         result[name] = {"params": n, "train": t, "comm": c, "serve": s,
                         "reported_mfu": reported}
         print(f"{name:>4} {n / 1e9:6.2f}B {t['state_gb']:5.0f}GB {t['min_gpus_for_state']:5d} "
-              f"{t['gpu_years']:10.1f} {t['train_cost_usd']:12,.0f} "
-              f"{c['comm_s'] / c['compute_s']:13.2f} {s['weights_gb']:6.1f}GB "
+              f"{t['gpu_years']:10.1f} {t['train_cost_usd']:12,.0f} {s['weights_gb']:6.1f}GB "
               f"{s['kv_gib']:5.1f}Gi {s['gpus']:5d} {s['decode_tokens_per_s']:6.0f} "
               f"{s['usd_per_million_tokens']:8.2f}")
     print(f"Llama 2's reported A100-hours imply an MFU of {result['7b']['reported_mfu']:.0%} (7b) "

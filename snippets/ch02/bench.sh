@@ -16,11 +16,6 @@ torchrun --nproc-per-node 2 snippets/ch02/collective_bench.py --device cpu
 torchrun --nproc-per-node 2 snippets/ch02/collective_bench.py --device cuda --max-size 4GiB
 # --8<-- [end:collectives-gpu]
 
-# --8<-- [start:figures]
-python snippets/ch02/plot_records.py busbw --records site-tests/records --out runs/ch02/busbw.svg
-python snippets/ch02/plot_records.py roofline --records site-tests/records --out runs/ch02/roofline.svg
-# --8<-- [end:figures]
-
 # --8<-- [start:topology]
 nvidia-smi topo -m
 # --8<-- [end:topology]

@@ -28,8 +28,12 @@ python snippets/ch02/aicluster/cli.py days --model llama3-8b --gpu h100 --gpus 5
 python snippets/ch02/aicluster/cli.py traffic --model llama2-70b --gpus 1024
 # --8<-- [end:traffic-70b]
 
+# --8<-- [start:traffic-7b-16]
+python snippets/ch02/aicluster/cli.py traffic --model llama2-7b --gpus 16 --tp 1 --pp 1 --global-batch 16 --nics-per-node 1
+# --8<-- [end:traffic-7b-16]
+
 # --8<-- [start:traffic-mixtral]
-python snippets/ch02/aicluster/cli.py traffic --model mixtral-8x7b --gpus 1024
+python snippets/ch02/aicluster/cli.py traffic --model mixtral-8x7b --gpus 1024 --global-batch 128
 # --8<-- [end:traffic-mixtral]
 
 # --8<-- [start:unit-tests]

@@ -140,6 +140,7 @@ def cmd_flops(args, parser):
         print(f"{label:<48}{v / 1e9:8.3f}")
     return {"model": args.model, "seq_len": cfg.seq_len, "causal": args.causal,
             "recompute": args.recompute, "params": total, "active_params": active,
+            "billions": {"params": total / 1e9, "active_params": active / 1e9},
             "forward": f, "forward_flops": forward, "model_flops": model,
             "hardware_flops": hardware, "six_n": 6 * active,
             "gflop": {"forward": forward / 1e9, "model": model / 1e9,

@@ -43,8 +43,8 @@ MODELS = {
 def utilisation(tokens_per_s_per_gpu: float, flops_per_token: float, peak_tflops: float):
     """Achieved over peak FLOP/s. Model FLOPs per token give MFU, hardware FLOPs HFU.
 
-    >>> round(utilisation(8000, 46_084_915_200, 989), 4)
-    0.3728
+    >>> round(utilisation(8000, 46.08e9, 989), 3)
+    0.373
     """
     return tokens_per_s_per_gpu * flops_per_token / (peak_tflops * 1e12)
 

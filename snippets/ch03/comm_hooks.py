@@ -2,11 +2,11 @@
 
 A hook replaces what DDP does with each gradient bucket. bf16_compress_hook sends the
 bucket in bf16, half the bytes; powerSGD_hook sends a rank-r approximation of each
-gradient matrix and keeps the error it made for the next step. Both need NCCL, so on
-CPU (gloo) the script compares plain all-reduce with fp16_compress_hook. It trains the
-chapter's GPT from the same weights on the same data with each hook and prints the
-bytes each step sends per rank, the final loss and, for PowerSGD, its own count of
-gradient elements before and after compression.
+gradient matrix and keeps the error it made for the next step. DDP accepts
+bf16_compress_hook only with NCCL, so on CPU (gloo) fp16_compress_hook takes its place;
+PowerSGD runs on both. It trains the chapter's GPT from the same weights on the same
+data with each hook and prints the bytes each step sends per rank, the final loss and,
+for PowerSGD, its own count of gradient elements before and after compression.
 
     torchrun --nproc-per-node 2 snippets/ch03/comm_hooks.py
 """
@@ -49,7 +49,11 @@ def train(hook, args, device, rank, world):
     with device:
         model = build(args.preset)
     cfg = model.cfg
-    ddp = DDP(model, device_ids=[device.index] if device.type == "cuda" else None)
+    # An explicit cap sizes the first bucket like the rest (see DDP's bucket rules), so the
+    # tiny model's gradients form one bucket. PowerSGD on gloo needs that: with this model's
+    # two default buckets, gloo aborts on a collective mismatch once PowerSGD starts.
+    ddp = DDP(model, device_ids=[device.index] if device.type == "cuda" else None,
+              bucket_cap_mb=25)
     state = None
     if hook == "bf16":
         ddp.register_comm_hook(None, default_hooks.bf16_compress_hook)
@@ -92,8 +96,8 @@ def main():
     dist.init_process_group("nccl" if cuda else "gloo", device_id=device if cuda else None)
     rank, world = dist.get_rank(), dist.get_world_size()
     results = {}
-    # bf16_compress_hook and PowerSGD need NCCL; on gloo, fp16 compression stands in.
-    hooks = ("allreduce", "bf16", "powersgd") if cuda else ("allreduce", "fp16")
+    # DDP refuses bf16_compress_hook without NCCL; on gloo, fp16 compression stands in.
+    hooks = ("allreduce", "bf16" if cuda else "fp16", "powersgd")
     for hook in hooks:
         results[hook] = train(hook, args, device, rank, world)
         if rank == 0:

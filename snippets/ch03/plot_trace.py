@@ -47,8 +47,8 @@ def main():
                      f"{m['world_size']} x {env.get('gpu', '?')}: {m['hidden_share']:.0%} of the "
                      "all-reduce time under compute", fontsize=9)
     else:
-        ax.text(0.5, 0.5, f"no passing record of {BLOCK} yet", ha="center", va="center",
-                transform=ax.transAxes, color="gray")
+        ax.text(0.5, 0.5, "measurement pending: the two-GPU profile has not been recorded yet",
+                ha="center", va="center", transform=ax.transAxes, color="gray")
     ax.set_yticks([0, 1], ["compute kernels", "NCCL all-reduce"])
     ax.set_xlabel("time since the step's first kernel (ms)")
     ax.set_ylim(-0.6, 1.6)

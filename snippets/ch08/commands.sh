@@ -12,6 +12,12 @@ python snippets/ch08/validate_manifests.py snippets/ch08
 python snippets/ch08/check_semantics.py snippets/ch08
 # --8<-- [end:semantics]
 
+# --8<-- [start:semantics-broken]
+mkdir -p runs/ch08
+sed 's/--nproc-per-node=8/--nproc-per-node=4/' snippets/ch08/train-job.yaml > runs/ch08/train-job-4gpu.yaml
+python snippets/ch08/check_semantics.py runs/ch08/train-job-4gpu.yaml snippets/ch08/kueue.yaml snippets/ch08/namespaces.yaml snippets/ch08/priority-classes.yaml snippets/ch08/checkpoints-pvc.yaml
+# --8<-- [end:semantics-broken]
+
 # --8<-- [start:capacity]
 python snippets/ch08/capacity.py --write-gbps 2
 # --8<-- [end:capacity]
@@ -29,6 +35,10 @@ python snippets/ch08/run_job_locally.py snippets/ch08/train-job-rdma.yaml --map 
 # --8<-- [start:cluster-gpus]
 kubectl get nodes -L nvidia.com/gpu.product -L nvidia.com/gpu.count -L nvidia.com/mig.strategy
 kubectl describe node -l nvidia.com/gpu.product=NVIDIA-H200
+kubectl apply -f snippets/ch08/namespaces.yaml
+kubectl apply -f snippets/ch08/gpu-smoke-test.yaml
+kubectl wait pod/gpu-smoke-test -n llm-train '--for=jsonpath={.status.phase}=Succeeded' --timeout=10m
+kubectl logs pod/gpu-smoke-test -n llm-train
 # --8<-- [end:cluster-gpus]
 
 # --8<-- [start:cluster-sharing]
@@ -45,54 +55,26 @@ kubectl wait pod/gpu-smoke-test-dra -n llm-train '--for=jsonpath={.status.phase}
 kubectl get resourceclaims -n llm-train
 # --8<-- [end:cluster-dra]
 
-# --8<-- [start:cluster-setup]
-kubectl apply -f snippets/ch08/namespaces.yaml -f snippets/ch08/priority-classes.yaml -f snippets/ch08/network-policy.yaml
-kubectl apply -f snippets/ch08/kueue.yaml -f snippets/ch08/checkpoints-pvc.yaml -f snippets/ch08/gpu-alerts.yaml
-# --8<-- [end:cluster-setup]
-
-# --8<-- [start:cluster-smoke]
-kubectl apply -f snippets/ch08/gpu-smoke-test.yaml
-kubectl wait pod/gpu-smoke-test -n llm-train '--for=jsonpath={.status.phase}=Succeeded' --timeout=10m
-kubectl logs pod/gpu-smoke-test -n llm-train
-# --8<-- [end:cluster-smoke]
-
-# --8<-- [start:cluster-image]
+# --8<-- [start:cluster-train]
 docker build -f snippets/ch08/Dockerfile -t registry.example.com/modern-distributed-ai/trainer:0.1.0 .
 docker push registry.example.com/modern-distributed-ai/trainer:0.1.0
-# --8<-- [end:cluster-image]
-
-# --8<-- [start:cluster-train]
+kubectl apply -f snippets/ch08/namespaces.yaml -f snippets/ch08/priority-classes.yaml -f snippets/ch08/network-policy.yaml
+kubectl apply -f snippets/ch08/kueue.yaml -f snippets/ch08/checkpoints-pvc.yaml -f snippets/ch08/gpu-alerts.yaml
 kubectl apply -f snippets/ch08/train-job.yaml
 kubectl get workloads.kueue.x-k8s.io -n llm-train
 kubectl get pods -n llm-train -l batch.kubernetes.io/job-name=ddp -o wide
 kubectl logs -n llm-train -l batch.kubernetes.io/job-name=ddp --prefix --follow
 # --8<-- [end:cluster-train]
 
-# --8<-- [start:cluster-jobset]
-kubectl apply -f snippets/ch08/jobset-fsdp.yaml
-kubectl get jobs -n llm-train -l jobset.sigs.k8s.io/jobset-name=fsdp
-# --8<-- [end:cluster-jobset]
-
-# --8<-- [start:cluster-trainjob]
-kubectl apply -f snippets/ch08/trainjob.yaml
-kubectl get trainjobs.trainer.kubeflow.org -n llm-train
-# --8<-- [end:cluster-trainjob]
-
-# --8<-- [start:cluster-rdma-devices]
+# --8<-- [start:cluster-fabric]
 kubectl apply -f snippets/ch08/rdma-shared-device-plugin.yaml
 kubectl get nodes -l nvidia.com/gpu.product=NVIDIA-H200 '-o=custom-columns=NODE:.metadata.name,GPU:.status.allocatable.nvidia\.com/gpu,RDMA:.status.allocatable.rdma/hca_shared_devices_a'
-# --8<-- [end:cluster-rdma-devices]
-
-# --8<-- [start:cluster-fabric]
 kubectl apply -f snippets/ch08/fabric-test.yaml
 kubectl wait job/fabric-test -n llm-train-rdma --for=condition=Complete --timeout=20m
 kubectl logs -n llm-train-rdma -l batch.kubernetes.io/job-name=fabric-test,batch.kubernetes.io/job-completion-index=0
-# --8<-- [end:cluster-fabric]
-
-# --8<-- [start:cluster-rdma]
 kubectl apply -f snippets/ch08/train-job-rdma.yaml
 kubectl logs -n llm-train-rdma -l batch.kubernetes.io/job-name=ddp --prefix --follow
-# --8<-- [end:cluster-rdma]
+# --8<-- [end:cluster-fabric]
 
 # --8<-- [start:cluster-drain]
 export GPU_NODE=gpu-node-7
@@ -112,7 +94,3 @@ kubectl logs -n llm-train -l batch.kubernetes.io/job-name=ddp --prefix --tail=20
 kubectl apply -f snippets/ch08/namespaces.yaml -f snippets/ch08/network-policy.yaml -f snippets/ch08/lws-serving.yaml
 kubectl get pods -n llm-serve -l leaderworkerset.sigs.k8s.io/name=vllm -o wide
 # --8<-- [end:cluster-lws]
-
-# --8<-- [start:cluster-dry-run]
-kubectl apply --dry-run=server --recursive -f snippets/ch08
-# --8<-- [end:cluster-dry-run]

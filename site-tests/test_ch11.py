@@ -130,3 +130,14 @@ def test_dp_strategy_weights_clients_equally_and_counts_the_budget():
     assert agg is not None
     spent = strategy.inner.privacy_spent()
     assert spent.num_releases == 1 and spent.epsilon > 0
+
+
+def test_dp_strategy_refuses_fedadam_with_one_line():
+    sys.path.insert(0, str(APP))
+    from fedapp.server_app import make_strategy
+
+    cfg = {"fraction-train": 1.0, "min-nodes": 3, "strategy": "fedadam", "noise-multiplier": 1.0,
+           "clipping-norm": 1.0, "dp-delta": 1e-5, "server-lr": 0.01, "lr": 0.1}
+    with pytest.raises(ValueError, match=r"^DP accounting needs FedAvg's aggregation: "
+                                         r"use fedavg or fedprox$"):
+        make_strategy(cfg, nodes=3)

@@ -23,7 +23,7 @@ def payloads(params: int, topk: float) -> dict[str, float]:
 
 def lora_params(m, rank: int, targets: list[str]) -> int:
     """A LoRA adapter on a linear layer of shape (in, out) has r * (in + out) parameters;
-    m is a model shape of chapter 2's calculator, which chapter 1 sizes."""
+    m is one of the model shapes in Chapter 2's aicluster.mfu.MODELS."""
     d, kv = m.hidden, m.kv_heads * m.head_dim
     shapes = {"q": (d, d), "k": (d, kv), "v": (d, kv), "o": (d, d),
               "gate": (d, m.ffn), "up": (d, m.ffn), "down": (m.ffn, d)}
@@ -89,7 +89,6 @@ def main():
           f"a client trains in {out['client_gb']['lora']:.1f} GB instead of "
           f"{out['client_gb']['full']:.0f} GB")
 
-    # --8<-- [start:staging]
     total = a.devices * a.model_mb * 1e6  # every device downloads the model once
     print(f"Pushing a {a.model_mb:g} MB model to {a.devices:,} devices: {total / 1e12:.1f} TB")
     done, waves = 0.0, []
@@ -100,7 +99,6 @@ def main():
         print(f"  wave to {share:>4.0%}: {n:>10,.0f} devices, "
               f"{hours:6.2f} h at {a.egress_gbps:g} Gbit/s")
         done += n
-    # --8<-- [end:staging]
     out.update(total_tb=total / 1e12, waves=waves,
                push_hours=sum(w["hours"] for w in waves))
     print(json.dumps(out))

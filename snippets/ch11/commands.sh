@@ -12,10 +12,6 @@ python snippets/ch11/federation.py --app snippets/ch11/fedapp --data runs/ch11/d
 python snippets/ch11/simulate.py --clients 3 --partitions iid --rounds 1 --seeds 1 --match runs/ch11/flwr-drop/result.json
 # --8<-- [end:match]
 
-# --8<-- [start:bad-fraction]
-python snippets/ch11/federation.py --app snippets/ch11/fedapp --fraction-train 1.5
-# --8<-- [end:bad-fraction]
-
 # --8<-- [start:partition-dir]
 python snippets/ch11/partition.py --clients 10 --scheme dirichlet --alpha 0.1 --out runs/ch11/data/dir
 # --8<-- [end:partition-dir]

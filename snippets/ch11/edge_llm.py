@@ -24,7 +24,6 @@ from aicluster.mfu import MODELS  # noqa: E402
 from gpt import PRESETS, build  # noqa: E402
 
 
-# --8<-- [start:decode]
 @torch.inference_mode()
 def generate(model, prompt: torch.Tensor, new_tokens: int) -> torch.Tensor:
     """Greedy decoding with a KV cache, from the model's own layers: the prompt is one
@@ -35,6 +34,7 @@ def generate(model, prompt: torch.Tensor, new_tokens: int) -> torch.Tensor:
     for _ in range(new_tokens):
         b, s = ids.shape
         x = model.tok_emb(ids) + model.pos_emb(torch.arange(start, start + s))
+        # --8<-- [start:decode]
         for i, blk in enumerate(model.blocks):
             q, k, v = blk.attn.qkv(blk.ln1(x)).split(c.d_model, dim=2)
             q, k, v = (t.view(b, s, c.n_head, -1).transpose(1, 2) for t in (q, k, v))
@@ -42,13 +42,13 @@ def generate(model, prompt: torch.Tensor, new_tokens: int) -> torch.Tensor:
                 k, v = torch.cat([cache[i][0], k], 2), torch.cat([cache[i][1], v], 2)
             cache[i] = (k, v)
             y = F.scaled_dot_product_attention(q, k, v, is_causal=s > 1)
+            # --8<-- [end:decode]
             x = x + blk.attn.proj(y.transpose(1, 2).reshape(b, s, c.d_model))
             x = x + blk.mlp(blk.ln2(x))
         ids = model.head(model.ln_f(x[:, -1])).argmax(-1, keepdim=True)
         out.append(ids)
         start += s
     return torch.cat(out, 1)
-# --8<-- [end:decode]
 
 
 def weight_bytes(model) -> int:

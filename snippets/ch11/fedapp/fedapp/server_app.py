@@ -37,8 +37,6 @@ def check_config(cfg) -> None:
         raise ValueError(f"fraction-train must be in (0, 1], got {cfg['fraction-train']}")
     if int(cfg["num-rounds"]) < 1:
         raise ValueError(f"num-rounds must be at least 1, got {cfg['num-rounds']}")
-    if float(cfg["noise-multiplier"]) > 0 and str(cfg["strategy"]) == "fedadam":
-        raise ValueError("DP accounting needs FedAvg's aggregation: use fedavg or fedprox")
 
 
 # --8<-- [start:guard]
@@ -91,6 +89,8 @@ def make_strategy(cfg, nodes: int) -> Strategy:
                   # by at most C/m; weighting by data would let a large client move it more.
                   weighted_by_key="uniform-weight" if dp else "num-examples")
     name = str(cfg["strategy"])
+    if dp and name == "fedadam":  # Flower's DP wrapper accounts only FedAvg's aggregation
+        raise ValueError("DP accounting needs FedAvg's aggregation: use fedavg or fedprox")
     if name == "fedavg":
         strategy = FedAvg(**common)
     elif name == "fedprox":

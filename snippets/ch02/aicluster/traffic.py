@@ -5,13 +5,6 @@ buffer through each rank's link, an all-gather or a reduce-scatter (n-1)/n of th
 tensor. Times divide those bytes by a bus bandwidth; compute times divide FLOPs by an MFU
 times the peak.
 
-A collective that spans nodes runs one ring per network card, each ring leaving the node
-through its own card, so only one hop in eight of a ring over 8-GPU nodes is a network
-hop: its bus bandwidth is the node's cards together, nics x nic_gbps, capped by NVLink's
-(NCCL's developers measure 192 GB/s of all-reduce bus bandwidth on DGX A100 nodes with
-eight 200 Gb/s cards). A point-to-point send or an all-to-all that leaves the node gets
-only one GPU's share of the cards, nics x nic_gbps / gpus_per_node.
-
     python snippets/ch02/aicluster/cli.py traffic --model llama2-70b
 """
 
@@ -34,24 +27,26 @@ def traffic(cfg: ModelConfig, gpus: int, gpus_per_node: int, global_batch: int, 
     (True, 0.19)
     """
     nics = gpus_per_node if nics is None else nics
-    # Bus bandwidth of a collective across nodes, and one GPU's share of the cards.
-    net_gbps = min(nvlink_gbps, nics * nic_gbps)
-    port_gbps = nics * nic_gbps / gpus_per_node
     n = params(cfg)[0]
     flops_token = training_flops(cfg)[0]
     rate = mfu * peak_tflops * 1e12  # useful FLOP/s of one GPU
     s, h = cfg.seq_len, cfg.hidden
     step_s = global_batch / gpus * s * flops_token / rate  # pure data parallelism
-    grad = 2 * n  # bf16 gradients
-    dp = {"grad_gb": grad / 1e9, "sent_gb": ring(gpus) * grad / 1e9,
-          "comm_s": ring(gpus) * grad / (net_gbps * 1e9), "compute_s": step_s}
-    # ZeRO-3 / FSDP: all-gather the bf16 weights in forward and again in backward, and
-    # reduce-scatter the gradients: three times (n-1)/n of the parameter bytes.
+    # --8<-- [start:formulas]
+    grad = 2 * n  # bf16 gradients, in bytes
+    # Bus bandwidth of a collective across nodes.
+    net_gbps = min(nvlink_gbps, nics * nic_gbps)
+    # Bandwidth of a send or an all-to-all that leaves the node.
+    port_gbps = nics * nic_gbps / gpus_per_node
+    dp_bytes = ring(gpus) * grad  # all-reduce of the gradients
+    # FSDP / ZeRO-3: all-gather the weights in forward and again in backward, and
+    # reduce-scatter the gradients.
     fsdp_bytes = 3 * (gpus - 1) / gpus * 2 * n
-    replicas = gpus // gpus_per_node
-    # HSDP: each GPU all-reduces its own shard with the GPUs of the same rank in the other
-    # nodes, eight such rings side by side, each on one GPU's share of the cards.
-    hsdp_bytes = ring(replicas) * grad / gpus_per_node
+    # HSDP: each GPU all-reduces its own shard with its peers in the other nodes.
+    hsdp_bytes = ring(gpus // gpus_per_node) * grad / gpus_per_node
+    # --8<-- [end:formulas]
+    dp = {"grad_gb": grad / 1e9, "sent_gb": dp_bytes / 1e9,
+          "comm_s": dp_bytes / (net_gbps * 1e9), "compute_s": step_s}
     sharded = {"sent_gb": fsdp_bytes / 1e9, "comm_s": fsdp_bytes / (net_gbps * 1e9),
                "hsdp_sent_gb": hsdp_bytes / 1e9,
                "hsdp_comm_s": hsdp_bytes / (port_gbps * 1e9)}

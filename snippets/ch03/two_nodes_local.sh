@@ -22,10 +22,12 @@ export OMP_NUM_THREADS=1
 for node in 0 1; do
     # timeout: an agent whose partner never arrives gives up instead of waiting for the
     # rendezvous's own 10-minute limit.
+    # --8<-- [start:agent]
     timeout --kill-after 10 120 torchrun --nnodes 2 --nproc-per-node 1 \
         --rdzv-backend c10d --rdzv-endpoint "127.0.0.1:$port" --rdzv-id two-nodes-local \
         --local-addr 127.0.0.1 \
         snippets/ch03/train_ddp.py "$@" > "runs/ch03/node$node.log" 2>&1 &
+    # --8<-- [end:agent]
     pids+=($!)
 done
 

@@ -96,7 +96,7 @@ python snippets/ch04/step_math.py --preset 1b --d-model 5120 --n-head 40 --n-lay
 # --8<-- [end:step-math-12b]
 
 # --8<-- [start:step-math-nodes]
-python snippets/ch04/step_math.py --preset 1b --ranks 16 --busbw-gbps 48
+python snippets/ch04/step_math.py --preset 1b --ranks 16 --nic-gbps 48 --nics-per-node 8 1
 # --8<-- [end:step-math-nodes]
 
 # --8<-- [start:fsdp-vs-ddp-repeat]

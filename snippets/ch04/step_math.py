@@ -30,12 +30,18 @@ def main():
     ap.add_argument("--ranks", type=int, default=2)
     ap.add_argument("--micro-batch", type=int, default=8, help="sequences per rank")
     ap.add_argument("--busbw-gbps", type=float, default=360, help="NVLink bus bandwidth")
+    ap.add_argument("--gpus-per-node", type=int, default=8)
+    ap.add_argument("--nic-gbps", type=float, default=48, help="one network card, each way")
+    ap.add_argument("--nics-per-node", type=int, nargs="+", default=[8, 1],
+                    help="node designs to price when --ranks spans nodes")
     ap.add_argument("--pcie-gbps", type=float, default=64, help="PCIe Gen5 x16, each way")
     ap.add_argument("--mfu", type=float, default=0.5)
     ap.add_argument("--peak-tflops", type=float, default=989, help="dense bf16, H100/H200 SXM")
     args = ap.parse_args()
-    if min(args.ranks, args.micro_batch, args.busbw_gbps, args.pcie_gbps, args.peak_tflops) <= 0:
-        sys.exit("error: --ranks, --micro-batch and the bandwidths and peak must be positive")
+    if min(args.ranks, args.micro_batch, args.busbw_gbps, args.pcie_gbps, args.peak_tflops,
+           args.gpus_per_node, args.nic_gbps, *args.nics_per_node) <= 0:
+        sys.exit("error: --ranks, --micro-batch, the bandwidths, the peak and the counts "
+                 "must be positive")
     if not 0 < args.mfu <= 1:
         sys.exit(f"error: --mfu must be in (0, 1], got {args.mfu}")
     with torch.device("meta"):  # shapes only
@@ -46,6 +52,7 @@ def main():
     share = (r - 1) / r
     fsdp = 2 * share * 2 * n + share * 4 * n  # two bf16 all-gathers, one fp32 reduce-scatter
     ddp = 2 * share * 4 * n  # one fp32 all-reduce
+    one_wrap = share * 2 * n + share * 4 * n  # the root is not resharded: no backward gather
     flops = model.flops_per_token()
     peak = args.peak_tflops * 1e12
     # A block keeps about 16 vectors of width d per token for backward, bf16: the inputs
@@ -58,6 +65,7 @@ def main():
         "params": n, "block_params": block, "ranks": r, "tokens_per_rank": tokens,
         "state_gb": 16 * n / 1e9, "state_gb_per_rank": 16 * n / r / 1e9,
         "fsdp_gb": fsdp / 1e9, "ddp_gb": ddp / 1e9, "comm_ms": fsdp / (args.busbw_gbps * 1e9) * 1e3,
+        "one_wrap_gb": one_wrap / 1e9, "one_wrap_ms": one_wrap / (args.busbw_gbps * 1e9) * 1e3,
         "compute_ms_peak": tokens * flops / peak * 1e3,
         "compute_ms_mfu": tokens * flops / (args.mfu * peak) * 1e3,
         "block_bf16_mb": 2 * block / 1e6, "noreshard_gib": (c.n_layer - 1) * 2 * block / 2**30,
@@ -71,10 +79,24 @@ def main():
         "offload_up_ms": 2 * shard_fp32 / (args.pcie_gbps * 1e9) * 1e3,
         "offload_down_ms": shard_fp32 / (args.pcie_gbps * 1e9) * 1e3,
     }
+    if r > args.gpus_per_node:  # chapter 2's model: a collective across nodes runs at the
+        # cards' sum, capped by NVLink's bus bandwidth
+        for nics in args.nics_per_node:
+            bw = min(nics * args.nic_gbps, args.busbw_gbps)
+            result[f"nodes_{nics}_nics"] = {
+                "busbw_gbps": bw, "comm_ms": fsdp / (bw * 1e9) * 1e3,
+                "one_wrap_ms": one_wrap / (bw * 1e9) * 1e3}
     print(f"{n / 1e9:.2f}B parameters, {r} ranks, {tokens:,} tokens per rank per step")
     print(f"per rank and step: FSDP2 {result['fsdp_gb']:.2f} GB, DDP {result['ddp_gb']:.2f} GB; "
           f"{result['comm_ms']:.0f} ms at {args.busbw_gbps:g} GB/s against "
           f"{result['compute_ms_mfu']:.0f} ms of compute at {args.mfu:.0%} MFU")
+    print(f"one fully_shard(model), all exposed: {result['one_wrap_gb']:.2f} GB, "
+          f"{result['one_wrap_ms']:.0f} ms at {args.busbw_gbps:g} GB/s")
+    for nics in args.nics_per_node if r > args.gpus_per_node else []:
+        x = result[f"nodes_{nics}_nics"]
+        print(f"across nodes of {args.gpus_per_node} GPUs, {nics} x {args.nic_gbps:g} GB/s cards: "
+              f"{x['busbw_gbps']:g} GB/s, FSDP2 {x['comm_ms']:.0f} ms, "
+              f"one fully_shard {x['one_wrap_ms']:.0f} ms")
     print(f"state {result['state_gb']:.1f} GB, {result['state_gb_per_rank']:.1f} GB per rank; "
           f"a block gathered in bf16 {result['block_bf16_mb']:.1f} MB")
     print(f"activations kept: {result['act_block_gib']:.2f} GiB per block, "

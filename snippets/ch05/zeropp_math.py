@@ -2,7 +2,7 @@
 
 ZeRO-3 all-gathers the bf16 weights in forward and again in backward, and
 reduce-scatters the bf16 gradients: about three times the model's bf16 bytes per GPU
-per step, all of it across nodes once a job spans them. ZeRO++ (Wang et al., 2023)
+per step, most of it across nodes once a job spans them. ZeRO++ (Wang et al., 2023)
 cuts that in three ways:
 
   qwZ  zero_quantized_weights     the forward all-gather moves int8 weights
@@ -25,31 +25,34 @@ from gpt import PRESETS, build  # noqa: E402
 
 # --8<-- [start:volumes]
 def volumes(params, nodes, gpus):
-    """Bytes one GPU receives per step, (across nodes, within its node), ring collectives."""
+    """Bytes one GPU receives per step, split into (across nodes, within its node).
+
+    Assumes each GPU's peers in a collective are spread evenly over the nodes.
+    """
     world = nodes * gpus
-    ring = (world - 1) / world  # the share of a collective's data each rank receives
+    share = (world - 1) / world  # the part of a collective's data each GPU receives
+    outside = (world - gpus) / (world - 1)  # the part of its peers in other nodes
     bf16, int8, int4 = 2 * params, params, params / 2
-    # In a ring over all GPUs, a GPU's receipts come from outside its node in proportion.
-    outside = (world - gpus) / (world - 1) if world > 1 else 0.0
-    zero3 = {"fwd all-gather": bf16 * ring, "bwd all-gather": bf16 * ring,
-             "grad reduce-scatter": bf16 * ring}
-    zpp = {
-        "fwd all-gather": int8 * ring,  # qwZ: int8 on the wire, scales aside
-        "bwd all-gather": bf16 * (gpus - 1) / gpus,  # hpZ: inside the node only
-        "grad reduce-scatter": int4 * ring,  # qgZ: int4 on the wire
-    }
-    split = {}
-    for name, table in (("zero3", zero3), ("zero++", zpp)):
-        cross = sum(v * outside for k, v in table.items()
-                    if k != "bwd all-gather" or name == "zero3")
-        split[name] = {"across_nodes": cross, "within_node": sum(table.values()) - cross}
-    # hpZ's price: each GPU also keeps a bf16 shard of the weights over its node's GPUs.
-    split["zero++"]["hpz_extra_bytes"] = bf16 / gpus
+    zero3 = {"fwd all-gather": bf16 * share, "bwd all-gather": bf16 * share,
+             "grad reduce-scatter": bf16 * share}
+    zpp = {"fwd all-gather": int8 * share,  # qwZ: int8 on the wire
+           "bwd all-gather": bf16 * (gpus - 1) / gpus,  # hpZ: inside the node only
+           "grad reduce-scatter": int4 * share}  # qgZ: int4 on the wire
+    # ZeRO++'s backward gather never leaves the node; everything else crosses in proportion.
+    cross = {"zero3": sum(zero3.values()) * outside,
+             "zero++": (zpp["fwd all-gather"] + zpp["grad reduce-scatter"]) * outside}
+    return {name: {"across_nodes": cross[name], "within_node": sum(t.values()) - cross[name]}
+            for name, t in (("zero3", zero3), ("zero++", zpp))}
+# --8<-- [end:volumes]
+
+
+def in_gb(split, hpz_extra_bytes):
+    """The same split with a _gb twin of each entry, and hpZ's extra memory per GPU."""
+    split["zero++"]["hpz_extra_bytes"] = hpz_extra_bytes
     for name in split:
         split[name].update({k.replace("bytes", "gb") if "bytes" in k else k + "_gb": v / 1e9
                             for k, v in list(split[name].items())})
     return split
-# --8<-- [end:volumes]
 
 
 def main():
@@ -62,7 +65,8 @@ def main():
         sys.exit("error: ZeRO++ is about traffic between nodes: use --nodes 2 or more")
     with torch.device("meta"):
         n = build(args.preset).num_params()
-    v = volumes(n, args.nodes, args.gpus_per_node)
+    # hpZ's price: each GPU also keeps a bf16 shard of the weights over its node's GPUs.
+    v = in_gb(volumes(n, args.nodes, args.gpus_per_node), 2 * n / args.gpus_per_node)
     gb = 1e9
     print(f"{args.preset}: {n / 1e9:.2f}B parameters on {args.nodes} nodes x "
           f"{args.gpus_per_node} GPUs; GB each GPU receives per step")

@@ -44,7 +44,7 @@ torchrun --standalone --nproc-per-node 2 snippets/ch03/train_ddp.py --steps 30 -
 
 # --8<-- [start:elastic-crash]
 rm -rf runs/ch03/elastic-b
-torchrun --standalone --nproc-per-node 2 --max-restarts 2 snippets/ch03/train_ddp.py --steps 30 --ckpt-dir runs/ch03/elastic-b --save-every 5 --crash-at-step 13 --metrics-out runs/ch03/elastic-b.json
+TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1 torchrun --standalone --nproc-per-node 2 --max-restarts 2 snippets/ch03/train_ddp.py --steps 30 --ckpt-dir runs/ch03/elastic-b --save-every 5 --crash-at-step 13 --metrics-out runs/ch03/elastic-b.json
 # --8<-- [end:elastic-crash]
 
 # --8<-- [start:elastic-compare]
@@ -77,7 +77,7 @@ bash snippets/ch03/two_nodes_local.sh
 
 # --8<-- [start:multinode]
 export HEAD_NODE=node0
-torchrun --nnodes 2 --nproc-per-node 8 --rdzv-backend c10d --rdzv-endpoint $HEAD_NODE:29400 --rdzv-id ch03-ddp --max-restarts 3 snippets/ch03/train_ddp.py --device cuda --preset 1b --dtype bf16 --compile --global-batch 512 --micro-batch 8 --bucket-cap-mb 256 --steps 500 --ckpt-dir runs/ch03/ckpt-1b --save-every 100
+TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1 torchrun --nnodes 2 --nproc-per-node 8 --rdzv-backend c10d --rdzv-endpoint $HEAD_NODE:29400 --rdzv-id ch03-ddp --max-restarts 3 snippets/ch03/train_ddp.py --device cuda --preset 1b --dtype bf16 --compile --global-batch 512 --micro-batch 8 --bucket-cap-mb 256 --steps 500 --ckpt-dir runs/ch03/ckpt-1b --save-every 100
 # --8<-- [end:multinode]
 
 # --8<-- [start:sbatch-check]

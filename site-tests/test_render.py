@@ -51,7 +51,7 @@ def test_multi_node_blocks_say_they_are_not_verified_on_their_tier(entries, tmp_
     key = next(k for k, e in entries.items() if e.tier == "multi-node")
     r = Renderer(entries, records_dir=tmp_path)
     out = r.page(f'``` {{ .bash }}\n--8<-- "{key}"\n```\n')
-    assert "Not verified on this tier (multi-node): no record." in out
+    assert "Not run for this book: this needs several GPU nodes." in out
     assert key in r.notes and key not in r.missing
 
 

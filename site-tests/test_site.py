@@ -144,7 +144,7 @@ def test_a_publish_build_fails_on_unrendered_macros_and_missing_tier_notes(tmp_p
         "<p>The run reached {{ metrc(\"ch09/x.sh:a\", \"gbps\") }} GB/s.</p>\n"
         "<pre><code>helm template {{ .Values.image }}</code></pre>\n"
         '<pre class="mermaid">A{{"hexagon"}}</pre>\n')
-    notes = {"ch09/index.html": {"ch09/x.sh:nodes": "Not verified on this tier (multi-node): no record."}}
+    notes = {"ch09/index.html": {"ch09/x.sh:nodes": "Not run for this book: this needs several GPU nodes."}}
     hooks._state["entries"] = {}
     problems = hooks.html_problems(site, notes)
     assert len(problems) == 2, problems

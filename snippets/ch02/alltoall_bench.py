@@ -10,7 +10,6 @@ timing, every rank checks that piece i of what it received came from rank i.
     torchrun --nproc-per-node 8 snippets/ch02/alltoall_bench.py --device cuda --max-size 4GiB
 """
 
-import argparse
 import datetime
 import json
 import os
@@ -18,54 +17,12 @@ import sys
 
 import torch
 import torch.distributed as dist
-from collective_bench import available_ram, human, seconds_per_call, size_arg
+from collective_bench import human, parse_args, seconds_per_call
 
 
 def fail(msg):
     # Every rank sees the same bad input: rank 0 says why, and all of them exit non-zero.
     sys.exit(f"error: {msg}" if os.environ.get("RANK", "0") == "0" else 1)
-
-
-def parse_args():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
-                    help="cpu uses gloo, cuda uses NCCL")
-    ap.add_argument("--min-size", default="1KiB", help="smallest send buffer S (binary units)")
-    ap.add_argument("--max-size", default="4MiB", help="largest send buffer S (binary units)")
-    ap.add_argument("--warmup", type=int, default=5)
-    ap.add_argument("--iters", type=int, default=20)
-    ap.add_argument("--timeout-s", type=int, default=120, help="process-group timeout")
-    args = ap.parse_args()
-    if "RANK" not in os.environ or "LOCAL_WORLD_SIZE" not in os.environ:
-        fail("launch this script with torchrun, e.g. torchrun --nproc-per-node 2 " + sys.argv[0])
-    try:
-        lo, hi = size_arg(args.min_size), size_arg(args.max_size)
-    except SystemExit as exc:  # size_arg's one-line reason, said once
-        fail(str(exc).removeprefix("error: "))
-    if lo <= 0 or hi < lo or min(args.warmup, args.iters, args.timeout_s) <= 0:
-        fail("need 0 < --min-size <= --max-size and positive --warmup, --iters, --timeout-s")
-    world, local_world = int(os.environ["WORLD_SIZE"]), int(os.environ["LOCAL_WORLD_SIZE"])
-    if lo < 4 * world:
-        fail(f"--min-size must be at least {4 * world} bytes (one fp32 per rank)")
-    step, args.sizes, s = 4 * world, [], lo
-    while s <= hi:
-        args.sizes.append(s // step * step)
-        s *= 2
-    if args.device == "cuda":
-        if not torch.cuda.is_available():
-            fail("--device cuda was given but this machine has no CUDA GPU")
-        if local_world > torch.cuda.device_count():
-            fail(f"asked for {local_world} processes per node but this node has "
-                 f"{torch.cuda.device_count()} GPU(s)")
-        free = torch.cuda.mem_get_info(int(os.environ["LOCAL_RANK"]))[0]
-        where = f"GPU {os.environ['LOCAL_RANK']} has"
-    else:
-        free = available_ram() // local_world
-        where = f"each of {local_world} processes has"
-    if 2 * args.sizes[-1] > 0.9 * free:  # a send and a receive buffer of S each
-        fail(f"a {human(args.sizes[-1])} message needs {2 * args.sizes[-1] / 2**30:.2f} GiB per "
-             f"rank (send and receive buffers) but {where} {free / 2**30:.2f} GiB free")
-    return args
 
 
 # --8<-- [start:alltoall]
@@ -90,7 +47,9 @@ def all_to_all(size, device):
 
 
 def main():
-    args = parse_args()
+    # A send and a receive buffer of S each.
+    args = parse_args(__doc__.splitlines()[0], "send buffer", need=lambda s, n: 2 * s,
+                      why=lambda n: "send and receive buffers", fail=fail)
     local_rank = int(os.environ["LOCAL_RANK"])
     timeout = datetime.timedelta(seconds=args.timeout_s)
     if args.device == "cuda":

@@ -50,48 +50,55 @@ def human(nbytes):
     return f"{nbytes} B"
 
 
-def parse_args():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def exit_error(msg):
+    sys.exit(f"error: {msg}")
+
+
+def parse_args(description, buffer="message", need=lambda s, n: s * (n + 1) // n,
+               why=lambda n: f"all-gather: S + S/{n}", fail=exit_error):
+    """The flags of both benchmarks and their checks; `need(S, n)` is the bytes per rank of
+    the largest S, `why(n)` says what they are, and `fail` reports bad input."""
+    ap = argparse.ArgumentParser(description=description)
     ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
                     help="cpu uses gloo, cuda uses NCCL")
-    ap.add_argument("--min-size", default="1KiB", help="smallest message S (binary units)")
-    ap.add_argument("--max-size", default="4MiB", help="largest message S (binary units)")
+    ap.add_argument("--min-size", default="1KiB", help=f"smallest {buffer} S (binary units)")
+    ap.add_argument("--max-size", default="4MiB", help=f"largest {buffer} S (binary units)")
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--iters", type=int, default=20)
     ap.add_argument("--timeout-s", type=int, default=120, help="process-group timeout")
     args = ap.parse_args()
     if "RANK" not in os.environ or "LOCAL_WORLD_SIZE" not in os.environ:
-        sys.exit("error: launch this script with torchrun, e.g. torchrun --nproc-per-node 2 "
-                 + sys.argv[0])
-    lo, hi = size_arg(args.min_size), size_arg(args.max_size)
+        fail("launch this script with torchrun, e.g. torchrun --nproc-per-node 2 " + sys.argv[0])
+    try:
+        lo, hi = size_arg(args.min_size), size_arg(args.max_size)
+    except SystemExit as exc:  # size_arg's one-line reason, reported through fail
+        fail(str(exc).removeprefix("error: "))
     if lo <= 0 or hi < lo or min(args.warmup, args.iters, args.timeout_s) <= 0:
-        sys.exit("error: need 0 < --min-size <= --max-size and positive --warmup, --iters, "
-                 "--timeout-s")
+        fail("need 0 < --min-size <= --max-size and positive --warmup, --iters, --timeout-s")
     world, local_world = int(os.environ["WORLD_SIZE"]), int(os.environ["LOCAL_WORLD_SIZE"])
     if lo < 4 * world:
-        sys.exit(f"error: --min-size must be at least {4 * world} bytes (one fp32 per rank)")
-    step = 4 * world
-    args.sizes, s = [], lo
+        fail(f"--min-size must be at least {4 * world} bytes (one fp32 per rank)")
+    step, args.sizes, s = 4 * world, [], lo
     while s <= hi:
         args.sizes.append(s // step * step)
         s *= 2
     if args.device == "cuda":
         if not torch.cuda.is_available():
-            sys.exit("error: --device cuda was given but this machine has no CUDA GPU")
+            fail("--device cuda was given but this machine has no CUDA GPU")
         if local_world > torch.cuda.device_count():
-            sys.exit(f"error: asked for {local_world} processes per node but this node has "
-                     f"{torch.cuda.device_count()} GPU(s)")
-    # Check before any allocation: all-gather holds its output S and its input S/n.
-    need = args.sizes[-1] * (world + 1) // world
+            fail(f"asked for {local_world} processes per node but this node has "
+                 f"{torch.cuda.device_count()} GPU(s)")
+    # Check before any allocation.
+    bytes_needed = need(args.sizes[-1], world)
     if args.device == "cuda":
         free = torch.cuda.mem_get_info(int(os.environ["LOCAL_RANK"]))[0]
         where = f"GPU {os.environ['LOCAL_RANK']} has"
     else:
         free = available_ram() // local_world
         where = f"each of {local_world} processes has"
-    if need > 0.9 * free:
-        sys.exit(f"error: a {human(args.sizes[-1])} message needs {need / 2**30:.2f} GiB per rank "
-                 f"(all-gather: S + S/{world}) but {where} {free / 2**30:.2f} GiB free")
+    if bytes_needed > 0.9 * free:
+        fail(f"a {human(args.sizes[-1])} message needs {bytes_needed / 2**30:.2f} GiB per rank "
+             f"({why(world)}) but {where} {free / 2**30:.2f} GiB free")
     return args
 
 
@@ -159,7 +166,7 @@ def check(rank, n, device):
 
 
 def main():
-    args = parse_args()
+    args = parse_args(__doc__.splitlines()[0])
     local_rank = int(os.environ["LOCAL_RANK"])
     if args.device == "cuda":
         device = torch.device("cuda", local_rank)

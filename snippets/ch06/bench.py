@@ -155,7 +155,10 @@ async def run(a, reqs: list[dict], label: str) -> dict:
     done, results = 0, []
     timeout = aiohttp.ClientTimeout(total=a.timeout)
     headers = {"Authorization": f"Bearer {a.api_key}"} if a.api_key else {}
-    async with aiohttp.ClientSession(timeout=timeout, headers=headers) as session:
+    # One connection per request in flight: aiohttp's default pool of 100 would queue the
+    # rest inside the client, and their wait would count as the server's TTFT.
+    conn = aiohttp.TCPConnector(limit=a.concurrency)
+    async with aiohttp.ClientSession(timeout=timeout, headers=headers, connector=conn) as session:
 
         async def limited(body, after=None):
             nonlocal done

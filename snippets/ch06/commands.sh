@@ -77,13 +77,14 @@ python snippets/ch06/serve.py wait --name base --name noprefix --name spec
 python snippets/ch06/serve.py log --name base
 python snippets/ch06/client.py --url http://127.0.0.1:8201 --samples 3
 python snippets/ch06/bench.py --url http://127.0.0.1:8201 --input-len 512 --output-len 128 --ignore-eos --concurrency 1,16,64,256,1024 --num-prompts 1024 --label c --out runs/ch06/gpu/c.json
-python snippets/ch06/vllm_bench.py --base-url http://127.0.0.1:8201 --model runs/ch06/model-gpu --dataset-name random --random-input-len 512 --random-output-len 128 --ignore-eos --num-prompts 256 --max-concurrency 64 --save-result --result-dir runs/ch06/gpu --result-filename vllm-bench.json
+python snippets/ch06/vllm_bench.py --base-url http://127.0.0.1:8201 --model runs/ch06/model-gpu --dataset-name random --random-input-len 512 --random-output-len 128 --ignore-eos --num-prompts 64 --max-concurrency 16 --save-result --result-dir runs/ch06/gpu --result-filename vllm-bench-c16.json
+python snippets/ch06/vllm_bench.py --base-url http://127.0.0.1:8201 --model runs/ch06/model-gpu --dataset-name random --random-input-len 512 --random-output-len 128 --ignore-eos --num-prompts 256 --max-concurrency 64 --save-result --result-dir runs/ch06/gpu --result-filename vllm-bench-c64.json
 python snippets/ch06/bench.py --url http://127.0.0.1:8201 --dataset shared-prefix --prefix-len 2048 --input-len 64 --output-len 64 --ignore-eos --concurrency 64 --num-prompts 256 --repeats 3 --label prefix-on --out runs/ch06/gpu/prefix-on.json
 python snippets/ch06/bench.py --url http://127.0.0.1:8202 --dataset shared-prefix --prefix-len 2048 --input-len 64 --output-len 64 --ignore-eos --concurrency 64 --num-prompts 256 --repeats 3 --label prefix-off --out runs/ch06/gpu/prefix-off.json
 python snippets/ch06/bench.py --url http://127.0.0.1:8201 --dataset code --input-len 256 --output-len 128 --ignore-eos --concurrency 1 --num-prompts 8 --repeats 3 --label spec-off --out runs/ch06/gpu/spec-off.json
 python snippets/ch06/bench.py --url http://127.0.0.1:8203 --dataset code --input-len 256 --output-len 128 --ignore-eos --concurrency 1 --num-prompts 8 --repeats 3 --label spec-on --out runs/ch06/gpu/spec-on.json
 python snippets/ch06/serve.py stop --all
-python snippets/ch06/report.py runs/ch06/gpu/c1.json runs/ch06/gpu/c16.json runs/ch06/gpu/c64.json runs/ch06/gpu/c256.json runs/ch06/gpu/c1024.json runs/ch06/gpu/prefix-on.json runs/ch06/gpu/prefix-off.json runs/ch06/gpu/spec-off.json runs/ch06/gpu/spec-on.json runs/ch06/gpu/vllm-bench.json --sweep c --check vllm-bench:c64 --within 0.10
+python snippets/ch06/report.py runs/ch06/gpu/c1.json runs/ch06/gpu/c16.json runs/ch06/gpu/c64.json runs/ch06/gpu/c256.json runs/ch06/gpu/c1024.json runs/ch06/gpu/prefix-on.json runs/ch06/gpu/prefix-off.json runs/ch06/gpu/spec-off.json runs/ch06/gpu/spec-on.json runs/ch06/gpu/vllm-bench-c16.json runs/ch06/gpu/vllm-bench-c64.json --sweep c --check vllm-bench-c16:c16 --within 0.10
 # --8<-- [end:serve-gpu]
 
 # --8<-- [start:knobs-gpu]

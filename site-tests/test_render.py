@@ -41,6 +41,13 @@ def test_spread_of_a_stale_record_is_not_measured(entries, tmp_path):
     assert Renderer(entries, records_dir=tmp_path).spread(FRESH, "mfu") == MISSING
 
 
+def test_a_median_and_range_not_yet_measured_reads_as_one_gap(entries, tmp_path):
+    cell = (f'{{{{ metric("{FRESH}", "mfu") }}}} ({{{{ metric("{FRESH}", "mfu") }}}}\u2013'
+            f'{{{{ metric("{FRESH}", "mfu") }}}}) and {{{{ metric("{FRESH}", "mfu") }}}} '
+            f'({{{{ spread("{FRESH}", "mfu") }}}})')
+    assert Renderer(entries, records_dir=tmp_path).page(cell) == f"{MISSING} and {MISSING}"
+
+
 @pytest.mark.parametrize("text", [f'{{{{ metrc("{FRESH}", "mfu") }}}}', f'{{{{ output("{FRESH}", 1, 2) }}}}'])
 def test_a_misspelt_or_malformed_macro_fails_the_build(entries, text):
     with pytest.raises(RenderError):

@@ -33,6 +33,9 @@ from .runner import RECORDED_PREFIXES
 MACROS = ("metric", "spread", "env", "verified", "output", "ratio")
 MISSING = "*not yet measured*"
 EN_DASH = "\u2013"
+# "median (min–max)" of a run not yet made reads as one "not yet measured", not three.
+UNMEASURED_RANGE_RE = re.compile(re.escape(MISSING) + r" \((?:" + re.escape(MISSING) + EN_DASH
+                                 + r")?" + re.escape(MISSING) + r"\)")
 
 
 class RenderError(ValueError):
@@ -205,7 +208,8 @@ class Renderer:
                 i = j + 1
                 continue
             indent = re.match(r"[ \t]*", line).group(0)
-            out.append(MACRO_RE.sub(lambda m, indent=indent: self._macro(m, indent), line))
+            text = MACRO_RE.sub(lambda m, indent=indent: self._macro(m, indent), line)
+            out.append(UNMEASURED_RANGE_RE.sub(MISSING, text))
             i += 1
         return "\n".join(out) + ("\n" if markdown.endswith("\n") else "")
 

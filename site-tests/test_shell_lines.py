@@ -39,3 +39,10 @@ def test_a_page_that_must_run_runs_its_cpu_lines_in_one_shell_and_reports_the_fa
     lines = [f for f in failures if not f.startswith("---")]
     bad = "python snippets/ch03/train_ddp.py --global-batch 7 --micro-batch 4"
     assert lines == [f"planted: {bad!r} exited 1"], failures
+
+
+def test_only_builtins_that_change_the_shell_count_as_state():
+    state = [". .venv-vllm/bin/activate", "source env.sh", "export A=1", "set -e", "A=1"]
+    not_state = [".venv-vllm/bin/python x.py", ".venv-checkov/bin/checkov -d .", "settle", "A=1 python x.py"]
+    assert all(shell_lines.STATE.match(ln) for ln in state)
+    assert not any(shell_lines.STATE.match(ln) for ln in not_state)

@@ -28,7 +28,10 @@ from .registry import RECORDS_DIR, Entry, parse_ref, section_text
 
 # The page's own setup line; the runner's environment is what it sets up.
 SETUP_LINES = {"source .venv/bin/activate", ". .venv/bin/activate"}
-STATE = re.compile(r"^\s*(export|source|\.|set|unset|alias|declare|shopt|ulimit|umask)\b|^\s*[A-Za-z_]\w*=\S*\s*$")
+# A builtin that changes the shell for later lines, as a whole word (`. file` sources a file;
+# `.venv/bin/python` runs one), or a bare assignment.
+STATE = re.compile(r"^\s*(export|source|\.|set|unset|alias|declare|shopt|ulimit|umask)(\s|$)"
+                   r"|^\s*[A-Za-z_]\w*=\S*\s*$")
 MARK = "::book-shell-line::"
 
 

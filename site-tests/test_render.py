@@ -116,3 +116,11 @@ def test_recorded_output_is_shown_without_boilerplate():
     ]
     assert display.for_page(TORCHRUN_FAILURE, {"full": True})[0].startswith("W1129")
     assert "error: --steps must be positive" not in display.for_page(TORCHRUN_FAILURE, {"drop": ["^error:"]})
+
+
+def test_an_indented_first_line_is_kept_and_a_tail_inside_a_traceback_is_cut():
+    table = "\tGPU0\tGPU1\nGPU0\t X \tNV18\nGPU1\tNV18\t X"
+    assert display.for_page(table) == table.splitlines()
+    assert display.for_page("\t\x1b[4mGPU0\tGPU1\x1b[0m") == ["\tGPU0\tGPU1"]
+    tail = '  File "train.py", line 3, in <module>\n    main()\nValueError: bad batch\ndone'
+    assert display.for_page(tail) == ["ValueError: bad batch", "done"]

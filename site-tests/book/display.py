@@ -9,6 +9,7 @@ The record keeps the full text; the `output()` macro shows it without
   C++ stack frames;
 - NCCL's and c10d's teardown warnings, and a warning or error line repeated word for
   word (every rank prints the same one);
+- terminal colour codes;
 - lines matching the block's own `show: {drop: [...]}` patterns.
 
 `show: {full: true}` in the registry shows the output as recorded.
@@ -34,6 +35,8 @@ TEARDOWN = [
 ]
 DIAGNOSTIC = re.compile(r"(warn|error|Warning|Error|WARNING|ERROR)")
 REPORT_RULE = re.compile(r"^={20,}\s*$")
+# Terminal colour and underline codes (nvidia-smi underlines its table's header).
+ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 # A C++ exception's stack, as c10 prints it: the header and one line per frame.
 CPP_STACK = re.compile(r"^(Exception raised from .* \(most recent call first\):|frame #\d+: )")
 
@@ -58,7 +61,7 @@ def _traceback_end(lines: list[str], i: int, prefix: str) -> int:
 
 def for_page(output: str, show: dict | None = None) -> list[str]:
     show = show or {}
-    lines = output.rstrip().splitlines()
+    lines = [ANSI.sub("", ln) for ln in output.rstrip().splitlines()]
     summary = summary_line(output)
     if lines and summary is not None and lines[-1].strip() == summary:
         lines = lines[:-1]
@@ -68,9 +71,10 @@ def for_page(output: str, show: dict | None = None) -> list[str]:
     out: list[str] = []
     seen: set[str] = set()
     i = 0
-    # A stored tail may begin inside a traceback: treat its start as one.
+    # A stored tail may begin inside a traceback (with a frame's "File" line): treat its
+    # start as one. Other indented first lines, such as a table's header, stay.
     first = re.match(rf"^({RANK})", lines[0]).group(1) if lines else ""
-    if lines and re.match(r"^(\s+\S|File \")", lines[0][len(first):]):
+    if lines and re.match(r"^\s*File \"", lines[0][len(first):]):
         i = _traceback_end(lines, -1, first)
     while i < len(lines):
         line = lines[i]

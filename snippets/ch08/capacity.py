@@ -3,7 +3,7 @@
 The node shape is the one the chapter plans for, in the units `kubectl describe node`
 reports; check_semantics.py holds every pod of the chapter's manifests against it.
 
-    python snippets/ch08/capacity.py --write-gbps 2
+    python snippets/ch08/capacity.py --write-gbps 2 --read-gbps 2
 """
 
 import argparse
@@ -49,9 +49,11 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--write-gbps", type=float, default=2.0,
                     help="write bandwidth one pod gets from the checkpoint volume, GB/s")
+    ap.add_argument("--read-gbps", type=float, default=2.0,
+                    help="read bandwidth one pod gets from the checkpoint volume, GB/s")
     args = ap.parse_args()
-    if args.write_gbps <= 0:
-        sys.exit("error: --write-gbps must be positive")
+    if args.write_gbps <= 0 or args.read_gbps <= 0:
+        sys.exit("error: --write-gbps and --read-gbps must be positive")
     job = next(w for w in workloads(load(["snippets/ch08/train-job.yaml"])) if w.doc.kind == "Job")
     pod = pod_requests(job.template["spec"])
     free = for_pods()
@@ -75,8 +77,11 @@ def main():
     pvc = quantity(next(d for d in load(["snippets/ch08/checkpoints-pvc.yaml"])).obj
                    ["spec"]["resources"]["requests"]["storage"])
     save_s = ckpt / 1e9 / args.write_gbps
+    # Chapter 3's format: rank 0 writes one file, and every pod reads all of it to resume.
+    load_s = ckpt / 1e9 / args.read_gbps
     print(f"checkpoint of the 1b preset ({params / 1e6:.1f}M parameters): {ckpt / 1e9:.2f} GB, "
-          f"{save_s:.1f} s to write at {args.write_gbps:g} GB/s")
+          f"{save_s:.1f} s to write at {args.write_gbps:g} GB/s, "
+          f"{load_s:.1f} s for a pod to read at {args.read_gbps:g} GB/s")
     print(f"  DDP keeps 2 and writes a third: {3 * ckpt / 1e9:.1f} GB; DCP keeps all "
           f"{saves} saves: {saves * ckpt / 1e9:.1f} GB; the claim asks for {pvc / 1e9:.0f} GB")
     print(json.dumps({
@@ -86,7 +91,8 @@ def main():
         "cpu_per_gpu": pod["cpu"] / gpus, "cores_per_gpu": pod["cpu"] / gpus / 2,
         "memory_per_gpu_gib": pod["memory"] / gpus / GiB, "shm_gib": shm / GiB,
         "params": params, "checkpoint_gb": round(ckpt / 1e9, 2), "write_gbps": args.write_gbps,
-        "save_s": round(save_s, 1), "ddp_ckpt_gb": round(3 * ckpt / 1e9, 1), "dcp_saves": saves,
+        "save_s": round(save_s, 1),
+        "read_gbps": args.read_gbps, "load_s": round(load_s, 1), "ddp_ckpt_gb": round(3 * ckpt / 1e9, 1), "dcp_saves": saves,
         "dcp_gb": round(saves * ckpt / 1e9, 1), "pvc_gb": round(pvc / 1e9)}))
 
 

@@ -114,15 +114,6 @@ SCHEMA_CASES = [
 ]
 
 
-@pytest.mark.parametrize("name, index, change, pattern", [c[1:] for c in SCHEMA_CASES],
-                         ids=[c[0] for c in SCHEMA_CASES])
-def test_schema_mistake_is_one_error_naming_file_and_field(manifests, name, index, change,
-                                                           pattern):
-    d, edit = manifests
-    edit(name, index, change)
-    _assert_one_line_error(run(VALIDATE, d), r"^error: .*" + pattern)
-
-
 def _args(job, old, new):
     args = job["spec"]["template"]["spec"]["containers"][0]["args"]
     args[args.index(old)] = new
@@ -201,13 +192,16 @@ SEMANTIC_CASES = [
 ]
 
 
-@pytest.mark.parametrize("name, index, change, pattern", [c[1:] for c in SEMANTIC_CASES],
-                         ids=[c[0] for c in SEMANTIC_CASES])
-def test_semantic_mistake_is_one_error_naming_file_and_field(manifests, name, index, change,
-                                                             pattern):
+MISTAKES = [(VALIDATE, *c) for c in SCHEMA_CASES] + [(SEMANTICS, *c) for c in SEMANTIC_CASES]
+
+
+@pytest.mark.parametrize("tool, name, index, change, pattern", [(c[0], *c[2:]) for c in MISTAKES],
+                         ids=[c[1] for c in MISTAKES])
+def test_a_mistake_is_one_error_naming_file_and_field(manifests, tool, name, index, change, pattern):
+    """Schema mistakes (the validator) and semantic ones (check_semantics.py): one line each."""
     d, edit = manifests
     edit(name, index, change)
-    _assert_one_line_error(run(SEMANTICS, d), r"^error: .*" + pattern)
+    _assert_one_line_error(run(tool, d), r"^error: .*" + pattern)
 
 
 def test_an_rdma_resource_no_plugin_declares_fails_every_pod_that_asks_for_it(manifests):

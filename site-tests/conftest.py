@@ -2,6 +2,8 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -63,3 +65,20 @@ def built_site(tmp_path_factory):
     log = proc.stdout + proc.stderr
     assert proc.returncode == 0, f"mkdocs build --strict failed:\n{log[-4000:]}"
     return out, log
+
+
+@pytest.fixture
+def http_stub():
+    """Start stand-in HTTP servers on 127.0.0.1 (a handler class each); all stop at teardown."""
+    servers = []
+
+    def serve(handler) -> str:
+        srv = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        servers.append(srv)
+        return f"http://127.0.0.1:{srv.server_address[1]}"
+
+    yield serve
+    for srv in servers:
+        srv.shutdown()
+        srv.server_close()

@@ -12,11 +12,10 @@ import signal
 import socket
 import subprocess
 import textwrap
-import threading
 import time
 import urllib.error
 import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 
@@ -189,19 +188,8 @@ class Stub(BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def stub():
-    servers = []
-
-    def make(mode):
-        handler = type("H", (Stub,), {"mode": mode})
-        srv = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        threading.Thread(target=srv.serve_forever, daemon=True).start()
-        servers.append(srv)
-        return f"http://127.0.0.1:{srv.server_address[1]}"
-
-    yield make
-    for s in servers:
-        s.shutdown()
+def stub(http_stub):
+    return lambda mode: http_stub(type("H", (Stub,), {"mode": mode}))
 
 
 @pytest.mark.parametrize("mode, pattern", [

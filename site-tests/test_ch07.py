@@ -7,8 +7,7 @@ cut off by max_tokens) does; the other checks run before any server starts.
 
 import json
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 
@@ -35,20 +34,9 @@ class StandIn(BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def stand_in():
-    servers = []
-
-    def serve(reply, finish="stop"):
-        handler = type("Handler", (StandIn,), {"reply": reply, "finish": finish})
-        srv = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        threading.Thread(target=srv.serve_forever, daemon=True).start()
-        servers.append(srv)
-        return f"http://127.0.0.1:{srv.server_address[1]}"
-
-    yield serve
-    for srv in servers:
-        srv.shutdown()
-        srv.server_close()
+def stand_in(http_stub):
+    return lambda reply, finish="stop": http_stub(
+        type("Handler", (StandIn,), {"reply": reply, "finish": finish}))
 
 
 @pytest.mark.parametrize("reply, finish, pattern", [

@@ -39,7 +39,3 @@ python snippets/ch02/aicluster/cli.py traffic --model mixtral-8x7b --gpus 1024 -
 # --8<-- [start:unit-tests]
 python -m pytest -q snippets/ch02/aicluster
 # --8<-- [end:unit-tests]
-
-# --8<-- [start:bad-gpu]
-python snippets/ch02/aicluster/cli.py mfu --gpu v100 --gpus 8 --tokens-per-s 64000
-# --8<-- [end:bad-gpu]

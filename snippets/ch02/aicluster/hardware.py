@@ -41,10 +41,9 @@ GPUS = {
                 hbm_gb=141, hbm_gbps=4800),
     # NVIDIA GB200 NVL72 / HGX B200 specifications, "HGX B200" per-GPU column: sparse
     # FP4 18, FP8 and INT8 9, FP16 and BF16 4.5, TF32 2.2 PFLOP/s, halved here; 180 GB
-    # of HBM3e at 7.7 TB/s (the DGX B200 datasheet rounds to 8 TB/s). FP32 is left out
-    # until it can be checked against an NVIDIA per-GPU figure.
+    # of HBM3e at 7.7 TB/s (the DGX B200 datasheet rounds to 8 TB/s); FP32 75 TFLOP/s.
     "b200": GPU("B200 HGX 180GB",
-                {"tf32": 1100, "bf16": 2250, "fp16": 2250, "fp8": 4500,
+                {"fp32": 75, "tf32": 1100, "bf16": 2250, "fp16": 2250, "fp8": 4500,
                  "int8": 4500, "fp4": 9000},
                 hbm_gb=180, hbm_gbps=7700),
 }

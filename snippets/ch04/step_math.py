@@ -79,6 +79,14 @@ def main():
         "offload_up_ms": 2 * shard_fp32 / (args.pcie_gbps * 1e9) * 1e3,
         "offload_down_ms": shard_fp32 / (args.pcie_gbps * 1e9) * 1e3,
     }
+    # The peak of a checkpointed step, in backward: the state, every block's input, one
+    # block's activations while it is recomputed, two gathered blocks (this one and the
+    # prefetched one), one block's gradients in bf16 and in fp32 for the reduce-scatter,
+    # the root's gathered embedding, and the logits in bf16 with one fp32 copy at a time.
+    root = sum(p.numel() for p in model.parameters()) - c.n_layer * block
+    result["ac_peak_gib"] = (16 * n / r + c.n_layer * tokens * c.d_model * 2 + act_block
+                             + 2 * 2 * block + 6 * block + 2 * root
+                             + 3 * tokens * c.vocab_size * 2) / 2**30
     if r > args.gpus_per_node:  # chapter 2's model: a collective across nodes runs at the
         # cards' sum, capped by NVLink's bus bandwidth
         for nics in args.nics_per_node:
@@ -102,6 +110,7 @@ def main():
     print(f"activations kept: {result['act_block_gib']:.2f} GiB per block, "
           f"{result['act_gib']:.1f} GiB in all; checkpointed {result['ac_inputs_gib']:.2f} GiB; "
           f"recompute adds {result['ac_extra_share']:.0%} FLOPs")
+    print(f"predicted peak with checkpointing: {result['ac_peak_gib']:.1f} GiB per rank")
     print(f"offload: {result['offload_shard_gb']:.2f} GB fp32 shard, "
           f"{result['offload_up_ms']:.0f} ms up and {result['offload_down_ms']:.0f} ms down per "
           "step over PCIe")

@@ -10,7 +10,9 @@ The record keeps the full text; the `output()` macro shows it without
 - NCCL's and c10d's teardown warnings, and a warning or error line repeated word for
   word (every rank prints the same one);
 - terminal colour codes;
-- lines matching the block's own `show: {drop: [...]}` patterns.
+- lines matching the block's own `show: {drop: [...]}` patterns;
+- within a line, text matching a `show: {cut: [[pattern, replacement], ...]}` pattern,
+  replaced (a 600-character fingerprint shortened to the fields that differ).
 
 `show: {full: true}` in the registry shows the output as recorded.
 """
@@ -62,6 +64,8 @@ def _traceback_end(lines: list[str], i: int, prefix: str) -> int:
 def for_page(output: str, show: dict | None = None) -> list[str]:
     show = show or {}
     lines = [ANSI.sub("", ln) for ln in output.rstrip().splitlines()]
+    for pattern, repl in show.get("cut", []) if not show.get("full") else []:
+        lines = [re.sub(pattern, repl, ln) for ln in lines]
     summary = summary_line(output)
     if lines and summary is not None and lines[-1].strip() == summary:
         lines = lines[:-1]

@@ -25,7 +25,7 @@ TIER_RE = re.compile(r"^(cpu|gpu:[1-9][0-9]*|multi-node|cluster|external)$")
 SHELL_LANGS = {"bash", "sh", "shell"}
 ENTRY_KEYS = {"tier", "timeout", "needs", "expect", "listing", "uses", "reason", "repeat", "show"}
 EXPECT_KEYS = {"exit", "output", "files", "metrics", "absent"}
-SHOW_KEYS = {"drop", "full"}
+SHOW_KEYS = {"drop", "cut", "full"}
 # Tiers whose blocks need a fresh record before the site is published; multi-node and
 # cluster blocks need a record or the "not verified on this tier" note under them.
 RECORDED_TIERS = re.compile(r"^(cpu|gpu:[1-9][0-9]*)$")
@@ -119,6 +119,10 @@ def _check_entry(f: Path, e: Entry) -> None:
     if not isinstance(e.show, dict) or set(e.show) - SHOW_KEYS:
         raise RegistryError(f"{where}: show takes only {sorted(SHOW_KEYS)}")
     _check_patterns(f"{where}: show.drop", e.show.get("drop", []))
+    cut = e.show.get("cut", [])
+    if not isinstance(cut, list) or any(not isinstance(c, list) or len(c) != 2 for c in cut):
+        raise RegistryError(f"{where}: show.cut takes a list of [pattern, replacement] pairs")
+    _check_patterns(f"{where}: show.cut", [c[0] for c in cut])
     if e.tier is None:
         if e.repeat != 1 or e.show:
             raise RegistryError(f"{where}: repeat and show belong to runnable blocks")

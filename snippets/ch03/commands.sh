@@ -98,11 +98,11 @@ torchrun --standalone --nproc-per-node 2 snippets/ch03/profile_ddp.py --device c
 # --8<-- [end:profile-2gpu]
 
 # --8<-- [start:bucket-sweep-2gpu]
-python snippets/ch03/repeat_runs.py --repeats 3 --run bucket-25 "torchrun --standalone --nproc-per-node 2 snippets/ch03/train_ddp.py --device cuda --preset 1b --dtype bf16 --compile --global-batch 64 --micro-batch 8 --bucket-cap-mb 25 --steps 20 --warmup-steps 10" --run bucket-64 "torchrun --standalone --nproc-per-node 2 snippets/ch03/train_ddp.py --device cuda --preset 1b --dtype bf16 --compile --global-batch 64 --micro-batch 8 --bucket-cap-mb 64 --steps 20 --warmup-steps 10" --run bucket-256 "torchrun --standalone --nproc-per-node 2 snippets/ch03/train_ddp.py --device cuda --preset 1b --dtype bf16 --compile --global-batch 64 --micro-batch 8 --bucket-cap-mb 256 --steps 20 --warmup-steps 10"
+bash snippets/ch03/bucket_sweep.sh
 # --8<-- [end:bucket-sweep-2gpu]
 
 # --8<-- [start:bucket-sweep-eager-2gpu]
-python snippets/ch03/repeat_runs.py --repeats 3 --run bucket-25 "torchrun --standalone --nproc-per-node 2 snippets/ch03/train_ddp.py --device cuda --preset 1b --dtype bf16 --global-batch 64 --micro-batch 8 --bucket-cap-mb 25 --steps 15 --warmup-steps 5" --run bucket-64 "torchrun --standalone --nproc-per-node 2 snippets/ch03/train_ddp.py --device cuda --preset 1b --dtype bf16 --global-batch 64 --micro-batch 8 --bucket-cap-mb 64 --steps 15 --warmup-steps 5" --run bucket-256 "torchrun --standalone --nproc-per-node 2 snippets/ch03/train_ddp.py --device cuda --preset 1b --dtype bf16 --global-batch 64 --micro-batch 8 --bucket-cap-mb 256 --steps 15 --warmup-steps 5"
+bash snippets/ch03/bucket_sweep.sh --eager
 # --8<-- [end:bucket-sweep-eager-2gpu]
 
 # --8<-- [start:comm-hooks-cpu]

@@ -32,7 +32,8 @@ def main():
     ap.add_argument("--preset", choices=list(PRESETS), default="1b")
     ap.add_argument("--gpus", type=int, default=16, help="ranks of a multi-node job")
     ap.add_argument("--busbw-gbps", type=float, default=360, help="bus bandwidth in a node")
-    ap.add_argument("--net-gbps", type=float, default=40, help="bus bandwidth between nodes")
+    ap.add_argument("--net-gbps", type=float, default=48,
+                    help="bus bandwidth between nodes: one 400 Gb/s card per node, as in Chapter 2")
     ap.add_argument("--tokens-per-gpu", type=int, default=65536, help="per optimizer step")
     ap.add_argument("--mfu", type=float, default=0.5)
     ap.add_argument("--peak-tflops", type=float, default=989, help="dense bf16, H100/H200 SXM")

@@ -92,7 +92,8 @@ def main():
         "memory_per_gpu_gib": pod["memory"] / gpus / GiB, "shm_gib": shm / GiB,
         "params": params, "checkpoint_gb": round(ckpt / 1e9, 2), "write_gbps": args.write_gbps,
         "save_s": round(save_s, 1),
-        "read_gbps": args.read_gbps, "load_s": round(load_s, 1), "ddp_ckpt_gb": round(3 * ckpt / 1e9, 1), "dcp_saves": saves,
+        "read_gbps": args.read_gbps, "load_s": round(load_s, 1),
+        "ddp_ckpt_gb": round(3 * ckpt / 1e9, 1), "dcp_saves": saves,
         "dcp_gb": round(saves * ckpt / 1e9, 1), "pvc_gb": round(pvc / 1e9)}))
 
 

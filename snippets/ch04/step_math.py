@@ -64,6 +64,7 @@ def main():
     result = {
         "params": n, "block_params": block, "ranks": r, "tokens_per_rank": tokens,
         "state_gb": 16 * n / 1e9, "state_gb_per_rank": 16 * n / r / 1e9,
+        "state_gib_per_rank": 16 * n / r / 2**30,
         "fsdp_gb": fsdp / 1e9, "ddp_gb": ddp / 1e9, "comm_ms": fsdp / (args.busbw_gbps * 1e9) * 1e3,
         "one_wrap_gb": one_wrap / 1e9, "one_wrap_ms": one_wrap / (args.busbw_gbps * 1e9) * 1e3,
         "compute_ms_peak": tokens * flops / peak * 1e3,
@@ -88,12 +89,20 @@ def main():
                              + 2 * 2 * block + 6 * block + 2 * root
                              + 3 * tokens * c.vocab_size * 2) / 2**30
     if r > args.gpus_per_node:  # chapter 2's model: a collective across nodes runs at the
-        # cards' sum, capped by NVLink's bus bandwidth
+        # cards' sum, capped by NVLink's bus bandwidth; its rings split the bytes over the cards
+        replicas = r // args.gpus_per_node
+        # HSDP, one replica per node: each GPU all-reduces its fp32 gradient shard with its
+        # peers in the other nodes, on its share of the node's cards (chapter 2's hsdp_bytes)
+        hsdp = 2 * (replicas - 1) / replicas * 4 * n / args.gpus_per_node
         for nics in args.nics_per_node:
             bw = min(nics * args.nic_gbps, args.busbw_gbps)
+            port = nics * args.nic_gbps / args.gpus_per_node
             result[f"nodes_{nics}_nics"] = {
                 "busbw_gbps": bw, "comm_ms": fsdp / (bw * 1e9) * 1e3,
-                "one_wrap_ms": one_wrap / (bw * 1e9) * 1e3}
+                "one_wrap_ms": one_wrap / (bw * 1e9) * 1e3,
+                "card_gb": fsdp / nics / 1e9, "port_gbps": port,
+                "hsdp_gb": hsdp / 1e9, "hsdp_card_gb": hsdp * args.gpus_per_node / nics / 1e9,
+                "hsdp_ms": hsdp / (port * 1e9) * 1e3}
     print(f"{n / 1e9:.2f}B parameters, {r} ranks, {tokens:,} tokens per rank per step")
     print(f"per rank and step: FSDP2 {result['fsdp_gb']:.2f} GB, DDP {result['ddp_gb']:.2f} GB; "
           f"{result['comm_ms']:.0f} ms at {args.busbw_gbps:g} GB/s against "
@@ -104,7 +113,8 @@ def main():
         x = result[f"nodes_{nics}_nics"]
         print(f"across nodes of {args.gpus_per_node} GPUs, {nics} x {args.nic_gbps:g} GB/s cards: "
               f"{x['busbw_gbps']:g} GB/s, FSDP2 {x['comm_ms']:.0f} ms, "
-              f"one fully_shard {x['one_wrap_ms']:.0f} ms")
+              f"one fully_shard {x['one_wrap_ms']:.0f} ms; per card FSDP2 {x['card_gb']:.2f} GB, "
+              f"HSDP {x['hsdp_card_gb']:.2f} GB in {x['hsdp_ms']:.0f} ms")
     print(f"state {result['state_gb']:.1f} GB, {result['state_gb_per_rank']:.1f} GB per rank; "
           f"a block gathered in bf16 {result['block_bf16_mb']:.1f} MB")
     print(f"activations kept: {result['act_block_gib']:.2f} GiB per block, "

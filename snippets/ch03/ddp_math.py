@@ -19,14 +19,14 @@ from gpt import PRESETS, build
 
 
 def buckets(sizes, cap):
-    """Buckets DDP fills with gradients of these byte sizes: last parameter first, and a
-    bucket closes as soon as it holds at least `cap` bytes."""
-    count, filled = 0, 0
+    """The bytes of each bucket DDP fills with gradients of these byte sizes: last parameter
+    first, and a bucket closes as soon as it holds at least `cap` bytes."""
+    out, filled = [], 0
     for size in reversed(sizes):
         filled += size
         if filled >= cap:
-            count, filled = count + 1, 0
-    return count + (filled > 0)
+            out, filled = out + [filled], 0
+    return out + [filled] * (filled > 0)
 
 
 def main():
@@ -72,7 +72,11 @@ def main():
         "hours_on_gpus": args.train_tokens * compute_s / args.tokens_per_gpu / args.gpus / 3600,
         "block_grad_mib": block / 2**20, "block_matrix_mib": matrices,
         "embedding_grad_mib": emb / 2**20,
-        "buckets": {str(cap): buckets(sizes, cap * 2**20) for cap in (25, 64, 256)},
+        "buckets": {str(cap): len(buckets(sizes, cap * 2**20)) for cap in (25, 64, 256)},
+        # The bucket reduced last holds the first parameters, the tied embedding among them:
+        # nothing is left to hide its all-reduce behind.
+        "last_bucket_mib": {str(cap): buckets(sizes, cap * 2**20)[-1] / 2**20
+                            for cap in (25, 64, 256)},
         "state_gb": 16 * n / 1e9, "checkpoint_gb": 12 * n / 1e9,
         "adamw_traffic_gb": 28 * n / 1e9,  # reads p, g, m, v (16 B), writes p, m, v (12 B)
         "allreduce_ms_2gpu": grad / (args.busbw_gbps * 1e9) * 1e3,
@@ -82,6 +86,8 @@ def main():
         "nodes_allreduce_s": ring * grad / (args.net_gbps * 1e9),
         "nodes_embedding_ms": ring * emb / (args.net_gbps * 1e9) * 1e3,
     }
+    result["nodes_last_bucket_ms"] = (ring * result["last_bucket_mib"]["256"] * 2**20
+                                      / (args.net_gbps * 1e9) * 1e3)
     print(f"{args.preset}: {n / 1e6:.1f}M parameters, {result['grad_gb']:.2f} GB of fp32 gradients "
           f"({result['block_grad_mib']:.0f} MiB per block, {result['embedding_grad_mib']:.0f} MiB "
           "for the tied embedding)")
@@ -90,7 +96,9 @@ def main():
           f"{result['tokens_per_s_per_gpu']:,.0f} tokens/s per GPU, "
           f"{args.train_tokens / 1e9:g}B tokens in {result['days_1gpu']:.1f} days on one GPU, "
           f"{result['hours_on_gpus']:.1f} hours on {args.gpus}")
-    print("buckets per step: " + ", ".join(f"{b} at {c} MiB" for c, b in result["buckets"].items()))
+    print("buckets per step: " + ", ".join(f"{b} at {c} MiB" for c, b in result["buckets"].items())
+          + "; the last, with the embedding: " + ", ".join(
+              f"{m:.0f} MiB" for m in result["last_bucket_mib"].values()))
     print(f"state {result['state_gb']:.1f} GB, checkpoint {result['checkpoint_gb']:.1f} GB, "
           f"AdamW step reads and writes {result['adamw_traffic_gb']:.1f} GB")
     print(f"all-reduce on 2 GPUs at {args.busbw_gbps:g} GB/s: "
@@ -98,8 +106,8 @@ def main():
           f"{args.mfu:.0%} MFU: {compute_s:.2f} s, of which the last micro-batch's backward: "
           f"{result['overlap_window_s']:.2f} s")
     print(f"{args.gpus} GPUs at {args.net_gbps:g} GB/s: {result['nodes_sent_gb']:.1f} GB per GPU, "
-          f"{result['nodes_allreduce_s']:.2f} s; the embedding's last bucket "
-          f"{result['nodes_embedding_ms']:.0f} ms")
+          f"{result['nodes_allreduce_s']:.2f} s; the last bucket at 256 MiB "
+          f"{result['nodes_last_bucket_ms']:.0f} ms")
     print(json.dumps(result))
 
 

@@ -77,7 +77,7 @@ def main():
         # nothing is left to hide its all-reduce behind.
         "last_bucket_mib": {str(cap): buckets(sizes, cap * 2**20)[-1] / 2**20
                             for cap in (25, 64, 256)},
-        "state_gb": 16 * n / 1e9, "checkpoint_gb": 12 * n / 1e9,
+        "state_gb": 16 * n / 1e9, "state_gib": 16 * n / 2**30, "checkpoint_gb": 12 * n / 1e9,
         "adamw_traffic_gb": 28 * n / 1e9,  # reads p, g, m, v (16 B), writes p, m, v (12 B)
         "allreduce_ms_2gpu": grad / (args.busbw_gbps * 1e9) * 1e3,
         "compute_s": compute_s,

@@ -79,6 +79,11 @@ CASES = [
      TORCHRUN_1, 0, r"^error: --resume-from runs/no/such does not exist$"),
     ("ch04-fsdp-hsdp-not-dividing", ["snippets/ch04/train_fsdp.py", "--hsdp", "3"], TORCHRUN_2, 0,
      r"^error: --hsdp 3 does not divide the world size 2$"),
+    ("ch04-meta-shard-heads-not-dividing",
+     ["snippets/ch04/meta_shard.py", "--d-model", "5120", "--n-head", "48"], TORCHRUN_2, 0,
+     r"^error: d_model 5120 is not divisible by n_head 48$"),
+    ("ch04-meta-shard-without-torchrun", ["snippets/ch04/meta_shard.py"], {}, 0,
+     r"^error: launch this script with torchrun"),
 ]
 
 

@@ -107,6 +107,10 @@ bash snippets/ch04/repeat_vs_ddp.sh
 bash snippets/ch04/repeat_variants.sh
 # --8<-- [end:fsdp-variants-repeat]
 
+# --8<-- [start:meta-shard-12b-cpu]
+torchrun --standalone --nproc-per-node 2 snippets/ch04/meta_shard.py --preset 1b --d-model 5120 --n-head 40 --n-layer 38
+# --8<-- [end:meta-shard-12b-cpu]
+
 # --8<-- [start:fsdp-12b-2gpu]
 torchrun --standalone --nproc-per-node 2 snippets/ch04/train_fsdp.py --device cuda --preset 1b --d-model 5120 --n-head 40 --n-layer 38 --dtype bf16 --compile --ac --global-batch 4 --micro-batch 2 --lr 1e-4 --steps 30 --warmup-steps 10
 # --8<-- [end:fsdp-12b-2gpu]

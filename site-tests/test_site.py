@@ -71,6 +71,17 @@ def _expected_series(kind: str, rec: dict, rest: list[str]):
         return sorted((float(s), float(e)) for s, e in m["lanes"][rest[0]])
     if kind == "rounds":
         return sorted(enumerate(m["runs"][rest[0]]["median"]))
+    if kind == "overlap":
+        window = m["overlap_window_s"] * 1e3
+        if rest[0] == "backward":
+            return [(0.0, window)]
+        # Ready after its share of the bytes, on one stream, for bytes / bus bandwidth.
+        mib, out, free = m["bucket_mib"][rest[0]], [], 0.0
+        for i, b in enumerate(mib):
+            start = max(window * sum(mib[:i + 1]) / sum(mib), free)
+            free = start + b * 2**20 / (m["busbw_gbps"] * 1e9) * 1e3
+            out.append((start, free))
+        return sorted(out)
     return None  # a roof line is derived from the points, not recorded
 
 
@@ -84,6 +95,8 @@ def _selected(kind: str, fresh: dict[str, dict]) -> set[str]:
         return {k for k, m in metrics.items() if fnmatch.fnmatch(k, "ch02/bench.sh:matmul-*") and m.get("points")}
     if kind == "trace":
         return {k for k, m in metrics.items() if k == "ch03/commands.sh:profile-2gpu" and m.get("lanes")}
+    if kind == "overlap":
+        return {k for k, m in metrics.items() if k == "ch03/commands.sh:ddp-math" and m.get("bucket_mib")}
     if kind == "rounds":
         return {k for k, m in metrics.items()
                 if k in ("ch11/commands.sh:strategies", "ch11/commands.sh:dp") and m.get("runs")}

@@ -64,6 +64,7 @@ def main():
     compute_s = args.tokens_per_gpu * model.flops_per_token() / (args.mfu * args.peak_tflops
                                                                  * 1e12)
     ring = 2 * (args.gpus - 1) / args.gpus
+    filled = {cap: buckets(sizes, cap * 2**20) for cap in (25, 64, 256)}
     result = {
         "preset": args.preset, "params": n, "grad_gb": grad / 1e9,
         "gflop_per_token": model.flops_per_token() / 1e9,
@@ -72,13 +73,15 @@ def main():
         "hours_on_gpus": args.train_tokens * compute_s / args.tokens_per_gpu / args.gpus / 3600,
         "block_grad_mib": block / 2**20, "block_matrix_mib": matrices,
         "embedding_grad_mib": emb / 2**20,
-        "buckets": {str(cap): len(buckets(sizes, cap * 2**20)) for cap in (25, 64, 256)},
+        "buckets": {str(cap): len(b) for cap, b in filled.items()},
+        # Each bucket's MiB in the order DDP reduces them (Figure 3.1 draws them).
+        "bucket_mib": {str(cap): [x / 2**20 for x in b] for cap, b in filled.items()},
         # The bucket reduced last holds the first parameters, the tied embedding among them:
         # nothing is left to hide its all-reduce behind.
-        "last_bucket_mib": {str(cap): buckets(sizes, cap * 2**20)[-1] / 2**20
-                            for cap in (25, 64, 256)},
+        "last_bucket_mib": {str(cap): b[-1] / 2**20 for cap, b in filled.items()},
         "state_gb": 16 * n / 1e9, "state_gib": 16 * n / 2**30, "checkpoint_gb": 12 * n / 1e9,
         "adamw_traffic_gb": 28 * n / 1e9,  # reads p, g, m, v (16 B), writes p, m, v (12 B)
+        "busbw_gbps": args.busbw_gbps, "net_gbps": args.net_gbps,
         "allreduce_ms_2gpu": grad / (args.busbw_gbps * 1e9) * 1e3,
         "compute_s": compute_s,
         "overlap_window_s": compute_s * args.micro_tokens / args.tokens_per_gpu * 2 / 3,

@@ -1,4 +1,4 @@
-"""Figure 3.1: one DDP step on two GPUs, compute kernels and all-reduces on two lanes.
+"""One profiled DDP step on two GPUs: compute kernels and all-reduces on two lanes.
 
 Reads the record of profile_ddp.py's GPU run from site-tests/records; with no passing
 record it draws empty axes with a note, so that a fresh clone builds the figure too.

@@ -234,6 +234,8 @@ def _authored_shell_blocks(inventory, page_name: str):
 
 SHOW_JS = """
 el => {
+  // Open every collapsed box that holds the block, as a reader clicking its title would.
+  for (let d = el.closest('details'); d; d = d.parentElement.closest('details')) d.open = true;
   // Open every content tab that holds the block, as a reader clicking its label would.
   const tabs = [];
   for (let b = el.closest('.tabbed-block'); b; b = b.parentElement.closest('.tabbed-block')) tabs.unshift(b);

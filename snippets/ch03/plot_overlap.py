@@ -10,15 +10,13 @@ draws empty axes with a note. Beside the image it writes the spans it drew (NAME
     python snippets/ch03/plot_overlap.py --records site-tests/records --out runs/ch03/overlap.svg
 """
 
-import argparse
 import json
-import sys
-from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from figure_io import parse_args, passing_record, save  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
 BLOCK = "ch03/commands.sh:ddp-math"
@@ -38,19 +36,6 @@ def spans(bucket_mib, window_ms, busbw_gbps):
     return out
 
 
-def load(folder):
-    rec = None
-    for f in sorted(Path(folder).glob("*.json")):
-        try:
-            data = json.loads(f.read_text())
-        except (OSError, ValueError):
-            continue
-        if (isinstance(data, dict) and data.get("block") == BLOCK and data.get("status") == "pass"
-                and "bucket_mib" in (data.get("metrics") or {})):
-            rec = data
-    return rec
-
-
 def draw(ax, lanes, window_ms, gid):
     """The backward bar on the top lane, one lane of all-reduces per cap below it."""
     ax.broken_barh([(0, window_ms)], (-0.35, 0.7), color="C0", gid=gid and f"{BLOCK}|backward")
@@ -67,13 +52,8 @@ def draw(ax, lanes, window_ms, gid):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--records", default="site-tests/records", help="folder of records")
-    ap.add_argument("--out", required=True, help="image file (.svg, .png or .pdf)")
-    args = ap.parse_args()
-    if not Path(args.records).is_dir():
-        sys.exit(f"error: --records {args.records} is not a folder")
-    rec = load(args.records)
+    args = parse_args(__doc__)
+    rec = passing_record(args.records, BLOCK, needs="bucket_mib")
     plt.rcParams["svg.hashsalt"] = "ch03-overlap"  # the same record gives the same file
     fig, (full, zoom) = plt.subplots(2, 1, figsize=(6, 4.8))
     series = []
@@ -110,13 +90,8 @@ def main():
         ("C0", "backward compute"), ("C1", "all-reduce under compute"), ("C3", "exposed"))],
         loc="lower center", ncol=3, fontsize=8, frameon=False, bbox_to_anchor=(0.5, -0.05))
     fig.tight_layout()
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, bbox_inches="tight", metadata={"Date": None} if out.suffix == ".svg" else None)
     # Beside the image, the spans it drew: start (x) and end (y) in ms, per lane.
-    data = {"figure": "overlap", "records": [BLOCK] if rec else [], "series": series}
-    out.with_suffix(".json").write_text(json.dumps(data, indent=1) + "\n")
-    print(f"{out}: {'1 record' if rec else 'no record'}")
+    out = save(fig, args.out, "overlap", BLOCK, bool(rec), series)
     print(json.dumps({"figure": str(out), "records": 1 if rec else 0}))
 
 

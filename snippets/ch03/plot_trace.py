@@ -6,32 +6,18 @@ record it draws empty axes with a note, so that a fresh clone builds the figure 
     python snippets/ch03/plot_trace.py --records site-tests/records --out runs/ch03/trace.svg
 """
 
-import argparse
-import json
-import sys
-from pathlib import Path
-
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from figure_io import parse_args, passing_record, save  # noqa: E402
 
 BLOCK = "ch03/commands.sh:profile-2gpu"
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--records", default="site-tests/records")
-    ap.add_argument("--out", required=True)
-    args = ap.parse_args()
-    folder = Path(args.records)
-    if not folder.is_dir():
-        sys.exit(f"error: --records {folder} is not a folder")
-    rec = None
-    for f in sorted(folder.glob("*.json")):
-        data = json.loads(f.read_text())
-        if data.get("block") == BLOCK and data.get("status") == "pass":
-            rec = data
+    args = parse_args(__doc__)
+    rec = passing_record(args.records, BLOCK)
     plt.rcParams["svg.hashsalt"] = "ch03"
     fig, ax = plt.subplots(figsize=(9, 2.4))
     series = []
@@ -52,13 +38,8 @@ def main():
     ax.set_yticks([0, 1], ["compute kernels", "NCCL all-reduce"])
     ax.set_xlabel("time since the step's first kernel (ms)")
     ax.set_ylim(-0.6, 1.6)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, bbox_inches="tight", metadata={"Date": None} if out.suffix == ".svg" else None)
     # Beside the image, the spans it drew (start and end, in microseconds, per lane).
-    data = {"figure": "trace", "records": [BLOCK] if rec else [], "series": series}
-    out.with_suffix(".json").write_text(json.dumps(data, indent=1) + "\n")
-    print(f"{out}: {'1 record' if rec else 'no record'}")
+    save(fig, args.out, "trace", BLOCK, bool(rec), series)
 
 
 if __name__ == "__main__":

@@ -87,10 +87,8 @@ def main():
         "overlap_window_s": compute_s * args.micro_tokens / args.tokens_per_gpu * 2 / 3,
         "nodes_sent_gb": ring * grad / 1e9,
         "nodes_allreduce_s": ring * grad / (args.net_gbps * 1e9),
-        "nodes_embedding_ms": ring * emb / (args.net_gbps * 1e9) * 1e3,
+        "nodes_last_bucket_ms": ring * filled[256][-1] / (args.net_gbps * 1e9) * 1e3,
     }
-    result["nodes_last_bucket_ms"] = (ring * result["last_bucket_mib"]["256"] * 2**20
-                                      / (args.net_gbps * 1e9) * 1e3)
     print(f"{args.preset}: {n / 1e6:.1f}M parameters, {result['grad_gb']:.2f} GB of fp32 gradients "
           f"({result['block_grad_mib']:.0f} MiB per block, {result['embedding_grad_mib']:.0f} MiB "
           "for the tied embedding)")

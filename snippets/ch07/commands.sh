@@ -84,6 +84,24 @@ python snippets/ch06/serve.py stop --name vllm
 python snippets/ch07/collect.py runs/ch07/vllm
 # --8<-- [end:vllm-gpu]
 
+# --8<-- [start:sglang-sync-gpu]
+python snippets/ch06/train_model.py --device cuda --preset gpu-1b --out runs/ch07/model-1b
+python snippets/ch06/serve.py start --name sglang-sync --engine sglang --model runs/ch07/model-1b --device cuda --port 8302 -- --context-length 4096 --mem-fraction-static 0.85 --chunked-prefill-size 8192 --cuda-graph-max-bs-decode 128 --schedule-policy lpm --enable-metrics --grammar-backend xgrammar --constrained-json-disable-any-whitespace --sampling-backend pytorch --cuda-graph-backend-prefill=disabled --disable-overlap-schedule
+python snippets/ch06/bench.py --url http://127.0.0.1:8302 --dataset random --input-len 512 --output-len 128 --ignore-eos --num-prompts 16 --concurrency 1 --repeats 3 --out runs/ch07/sglang-sync/c1.json
+python snippets/ch06/bench.py --url http://127.0.0.1:8302 --dataset random --input-len 512 --output-len 128 --ignore-eos --num-prompts 128 --concurrency 16 --repeats 3 --out runs/ch07/sglang-sync/c16.json
+python snippets/ch06/serve.py stop --name sglang-sync
+python snippets/ch07/collect.py runs/ch07/sglang-sync
+# --8<-- [end:sglang-sync-gpu]
+
+# --8<-- [start:vllm-sync-gpu]
+python snippets/ch06/train_model.py --device cuda --preset gpu-1b --out runs/ch07/model-1b
+python snippets/ch06/serve.py start --name vllm-sync --model runs/ch07/model-1b --device cuda --port 8303 -- --max-model-len 4096 --gpu-memory-utilization 0.85 --max-num-batched-tokens 8192 --no-async-scheduling
+python snippets/ch06/bench.py --url http://127.0.0.1:8303 --dataset random --input-len 512 --output-len 128 --ignore-eos --num-prompts 16 --concurrency 1 --repeats 3 --out runs/ch07/vllm-sync/c1.json
+python snippets/ch06/bench.py --url http://127.0.0.1:8303 --dataset random --input-len 512 --output-len 128 --ignore-eos --num-prompts 128 --concurrency 16 --repeats 3 --out runs/ch07/vllm-sync/c16.json
+python snippets/ch06/serve.py stop --name vllm-sync
+python snippets/ch07/collect.py runs/ch07/vllm-sync
+# --8<-- [end:vllm-sync-gpu]
+
 # --8<-- [start:pd-disagg-gpu]
 python snippets/ch06/train_model.py --device cuda --preset gpu-1b --out runs/ch07/model-1b
 VLLM_NIXL_SIDE_CHANNEL_PORT=5601 python snippets/ch06/serve.py start --name prefill --model runs/ch07/model-1b --device cuda --gpus 0 --port 8201 --no-wait -- --max-model-len 4096 --max-num-batched-tokens 8192 --gpu-memory-utilization 0.85 --kv-transfer-config '{"kv_connector":"NixlConnector","kv_role":"kv_both"}'
@@ -95,6 +113,18 @@ python snippets/ch07/kv_transfer.py --model runs/ch07/model-1b --prefill http://
 python snippets/ch06/serve.py stop --name proxy --name decode --name prefill
 python snippets/ch07/collect.py runs/ch07/disagg
 # --8<-- [end:pd-disagg-gpu]
+
+# --8<-- [start:pd-1gpu]
+python snippets/ch06/train_model.py --device cuda --preset gpu-1b --out runs/ch07/model-1b
+VLLM_NIXL_SIDE_CHANNEL_PORT=5611 python snippets/ch06/serve.py start --name prefill --model runs/ch07/model-1b --device cuda --gpus 0 --port 8231 --no-wait -- --max-model-len 4096 --max-num-batched-tokens 8192 --gpu-memory-utilization 0.3 --kv-transfer-config '{"kv_connector":"NixlConnector","kv_role":"kv_both"}'
+VLLM_NIXL_SIDE_CHANNEL_PORT=5612 python snippets/ch06/serve.py start --name decode --after prefill --model runs/ch07/model-1b --device cuda --gpus 0 --port 8232 --no-wait -- --max-model-len 4096 --max-num-batched-tokens 8192 --gpu-memory-utilization 0.3 --kv-transfer-config '{"kv_connector":"NixlConnector","kv_role":"kv_both"}'
+python snippets/ch06/serve.py wait --name prefill --name decode
+python snippets/ch06/serve.py start --name proxy --engine script --model runs/ch07/model-1b --port 8230 -- snippets/ch07/pd_proxy.py --prefill http://127.0.0.1:8231 --decode http://127.0.0.1:8232
+python snippets/ch06/bench.py --url http://127.0.0.1:8230 --dataset mixed --input-len 256 --long-len 3072 --long-share 0.3 --output-len 512 --ignore-eos --num-prompts 64 --concurrency 16 --repeats 3 --out runs/ch07/disagg-1gpu/bench.json
+python snippets/ch07/kv_transfer.py --model runs/ch07/model-1b --prefill http://127.0.0.1:8231 --decode http://127.0.0.1:8232 --out runs/ch07/disagg-1gpu/transfer.json
+python snippets/ch06/serve.py stop --name proxy --name decode --name prefill
+python snippets/ch07/collect.py runs/ch07/disagg-1gpu
+# --8<-- [end:pd-1gpu]
 
 # --8<-- [start:pd-colocated-gpu]
 python snippets/ch06/train_model.py --device cuda --preset gpu-1b --out runs/ch07/model-1b

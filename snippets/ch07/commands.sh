@@ -116,12 +116,13 @@ python snippets/ch07/collect.py runs/ch07/disagg
 
 # --8<-- [start:pd-1gpu]
 python snippets/ch06/train_model.py --device cuda --preset gpu-1b --out runs/ch07/model-1b
-VLLM_NIXL_SIDE_CHANNEL_PORT=5611 python snippets/ch06/serve.py start --name prefill --model runs/ch07/model-1b --device cuda --gpus 0 --port 8231 --no-wait -- --max-model-len 4096 --max-num-batched-tokens 8192 --gpu-memory-utilization 0.3 --kv-transfer-config '{"kv_connector":"NixlConnector","kv_role":"kv_both"}'
-VLLM_NIXL_SIDE_CHANNEL_PORT=5612 python snippets/ch06/serve.py start --name decode --after prefill --model runs/ch07/model-1b --device cuda --gpus 0 --port 8232 --no-wait -- --max-model-len 4096 --max-num-batched-tokens 8192 --gpu-memory-utilization 0.3 --kv-transfer-config '{"kv_connector":"NixlConnector","kv_role":"kv_both"}'
+UCX_PROTO_INFO=y VLLM_NIXL_SIDE_CHANNEL_PORT=5611 python snippets/ch06/serve.py start --name prefill --model runs/ch07/model-1b --device cuda --gpus 0 --port 8231 --no-wait -- --max-model-len 4096 --max-num-batched-tokens 8192 --gpu-memory-utilization 0.3 --kv-transfer-config '{"kv_connector":"NixlConnector","kv_role":"kv_both"}'
+UCX_PROTO_INFO=y VLLM_NIXL_SIDE_CHANNEL_PORT=5612 python snippets/ch06/serve.py start --name decode --after prefill --model runs/ch07/model-1b --device cuda --gpus 0 --port 8232 --no-wait -- --max-model-len 4096 --max-num-batched-tokens 8192 --gpu-memory-utilization 0.3 --kv-transfer-config '{"kv_connector":"NixlConnector","kv_role":"kv_both"}'
 python snippets/ch06/serve.py wait --name prefill --name decode
 python snippets/ch06/serve.py start --name proxy --engine script --model runs/ch07/model-1b --port 8230 -- snippets/ch07/pd_proxy.py --prefill http://127.0.0.1:8231 --decode http://127.0.0.1:8232
 python snippets/ch06/bench.py --url http://127.0.0.1:8230 --dataset mixed --input-len 256 --long-len 3072 --long-share 0.3 --output-len 512 --ignore-eos --num-prompts 64 --concurrency 16 --repeats 3 --out runs/ch07/disagg-1gpu/bench.json
 python snippets/ch07/kv_transfer.py --model runs/ch07/model-1b --prefill http://127.0.0.1:8231 --decode http://127.0.0.1:8232 --out runs/ch07/disagg-1gpu/transfer.json
+grep -m1 -A1 "remote memory read by ucp_get" runs/ch06/servers/decode.log
 python snippets/ch06/serve.py stop --name proxy --name decode --name prefill
 python snippets/ch07/collect.py runs/ch07/disagg-1gpu
 # --8<-- [end:pd-1gpu]

@@ -104,12 +104,13 @@ python snippets/ch07/collect.py runs/ch07/vllm-sync
 
 # --8<-- [start:pd-disagg-gpu]
 python snippets/ch06/train_model.py --device cuda --preset gpu-1b --out runs/ch07/model-1b
-VLLM_NIXL_SIDE_CHANNEL_PORT=5601 python snippets/ch06/serve.py start --name prefill --model runs/ch07/model-1b --device cuda --gpus 0 --port 8201 --no-wait -- --max-model-len 4096 --max-num-batched-tokens 8192 --gpu-memory-utilization 0.85 --kv-transfer-config '{"kv_connector":"NixlConnector","kv_role":"kv_both"}'
-VLLM_NIXL_SIDE_CHANNEL_PORT=5602 python snippets/ch06/serve.py start --name decode --after prefill --model runs/ch07/model-1b --device cuda --gpus 1 --port 8202 --no-wait -- --max-model-len 4096 --max-num-batched-tokens 8192 --gpu-memory-utilization 0.85 --kv-transfer-config '{"kv_connector":"NixlConnector","kv_role":"kv_both"}'
+UCX_PROTO_INFO=y VLLM_NIXL_SIDE_CHANNEL_PORT=5601 python snippets/ch06/serve.py start --name prefill --model runs/ch07/model-1b --device cuda --gpus 0 --port 8201 --no-wait -- --max-model-len 4096 --max-num-batched-tokens 8192 --gpu-memory-utilization 0.85 --kv-transfer-config '{"kv_connector":"NixlConnector","kv_role":"kv_both"}'
+UCX_PROTO_INFO=y VLLM_NIXL_SIDE_CHANNEL_PORT=5602 python snippets/ch06/serve.py start --name decode --after prefill --model runs/ch07/model-1b --device cuda --gpus 1 --port 8202 --no-wait -- --max-model-len 4096 --max-num-batched-tokens 8192 --gpu-memory-utilization 0.85 --kv-transfer-config '{"kv_connector":"NixlConnector","kv_role":"kv_both"}'
 python snippets/ch06/serve.py wait --name prefill --name decode
 python snippets/ch06/serve.py start --name proxy --engine script --model runs/ch07/model-1b --port 8200 -- snippets/ch07/pd_proxy.py --prefill http://127.0.0.1:8201 --decode http://127.0.0.1:8202
 python snippets/ch06/bench.py --url http://127.0.0.1:8200 --dataset mixed --input-len 256 --long-len 3072 --long-share 0.3 --output-len 512 --ignore-eos --num-prompts 128 --concurrency 32 --repeats 3 --out runs/ch07/disagg/bench.json
 python snippets/ch07/kv_transfer.py --model runs/ch07/model-1b --prefill http://127.0.0.1:8201 --decode http://127.0.0.1:8202 --out runs/ch07/disagg/transfer.json
+grep -m1 -A6 "remote memory read by ucp_get" runs/ch06/servers/decode.log
 python snippets/ch06/serve.py stop --name proxy --name decode --name prefill
 python snippets/ch07/collect.py runs/ch07/disagg
 # --8<-- [end:pd-disagg-gpu]

@@ -9,7 +9,6 @@ build the figure. Beside the image it writes the numbers it drew (scaling.json).
     python snippets/ch04/plot_scaling.py --records site-tests/records --out runs/ch04/scaling.svg
 """
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -18,6 +17,9 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "ch03"))
+from figure_io import parse_args  # noqa: E402  the two arguments every figure script takes
 
 COMPARE = "ch04/commands.sh:fsdp-vs-ddp-2gpu"
 # (label, record of the block, where its numbers sit in the record's metrics)
@@ -56,12 +58,7 @@ def numbers(rec, path):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--records", default="site-tests/records", help="folder of records")
-    ap.add_argument("--out", required=True, help="image file (.svg, .png or .pdf)")
-    args = ap.parse_args()
-    if not Path(args.records).is_dir():
-        sys.exit(f"error: --records {args.records} is not a folder")
+    args = parse_args(__doc__)
     records = load_records(args.records)
 
     rows, gpus, used = [], set(), []

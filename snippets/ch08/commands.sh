@@ -19,7 +19,7 @@ python snippets/ch08/check_semantics.py runs/ch08/train-job-4gpu.yaml snippets/c
 # --8<-- [end:semantics-broken]
 
 # --8<-- [start:capacity]
-python snippets/ch08/capacity.py --write-gbps 2 --read-gbps 2
+python snippets/ch08/capacity.py --write-gbps 2 --read-gbps 2 --step-ms 757 --first-steps-ms 3646 --hours-between-restarts 24
 # --8<-- [end:capacity]
 
 # --8<-- [start:run-local]

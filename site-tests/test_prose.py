@@ -90,3 +90,19 @@ def test_the_lint_catches_what_it_should():
                      "TFLOP/s", "bold label"]:
         assert expected in found, expected
     assert "delve" not in found  # fenced blocks are not prose
+
+
+@pytest.mark.parametrize("page", CHAPTERS, ids=lambda p: p.name)
+def test_footnotes_are_numbered_in_reading_order(page):
+    """Markdown numbers footnotes in the order of their definitions, so the definitions must
+    follow the order of the first reference to each, and every one must be referenced."""
+    text = page.read_text()
+    defs = re.findall(r"^\[\^([^\]]+)\]:", text, flags=re.M)
+    body = re.sub(r"^\[\^[^\]]+\]:.*$", "", text, flags=re.M)
+    first: dict[str, int] = {}
+    for m in re.finditer(r"\[\^([^\]]+)\]", body):
+        first.setdefault(m.group(1), m.start())
+    unused = [d for d in defs if d not in first]
+    assert not unused, f"{page.name}: footnotes defined but never referenced: {unused}"
+    assert defs == sorted(defs, key=first.__getitem__), (
+        f"{page.name}: footnote definitions out of reading order; expected {sorted(defs, key=first.__getitem__)}")

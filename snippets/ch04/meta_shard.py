@@ -68,26 +68,25 @@ def main():
     rss_gib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 2**30
     got = [None] * world
     dist.all_gather_object(got, {"state": mine, "on_meta": on_meta, "tied": tied, "rss": rss_gib})
-    want = per_rank(shapes, world)
+    want, ddp = per_rank(shapes, world), per_rank(shapes, 1)
     diff = max(abs(g["state"][k] - want[k]) / want[k] for g in got for k in KINDS)
+    all_meta, rss = all(g["on_meta"] for g in got), max(g["rss"] for g in got)
     if rank == 0:
         print(f"{n / 1e9:.2f}B parameters built on the meta device; fully_shard over "
               f"{world} gloo ranks; head still tied to the embedding: {tied}")
         print(f"{'state per rank, GiB':<24}" + "".join(f"{k:>9}" for k in KINDS))
         rows = [(f"rank {i}, counted", g["state"]) for i, g in enumerate(got)]
-        rows += [("memory_math, expected", want), ("DDP, every rank", per_rank(shapes, 1))]
+        rows += [("memory_math, expected", want), ("DDP, every rank", ddp)]
         for name, b in rows:
             print(f"{name:<24}" + "".join(f"{b[k] / 2**30:9.2f}" for k in KINDS))
-        print(f"largest difference: {100 * diff:.4f}%; every shard on meta: "
-              f"{all(g['on_meta'] for g in got)}; peak resident memory per process: "
-              f"{max(g['rss'] for g in got):.2f} GiB")
+        print(f"largest difference: {100 * diff:.4f}%; every shard on meta: {all_meta}; "
+              f"peak resident memory per process: {rss:.2f} GiB")
         print(json.dumps({
             "params": n, "world_size": world, "tied": all(g["tied"] for g in got),
-            "on_meta": all(g["on_meta"] for g in got), "max_rel_diff": diff,
+            "on_meta": all_meta, "max_rel_diff": diff,
             "state_gib_per_rank": max(g["state"]["total"] for g in got) / 2**30,
             "expected_gib_per_rank": want["total"] / 2**30,
-            "ddp_gib_per_rank": per_rank(shapes, 1)["total"] / 2**30,
-            "max_rss_gib": max(g["rss"] for g in got)}))
+            "ddp_gib_per_rank": ddp["total"] / 2**30, "max_rss_gib": rss}))
     dist.destroy_process_group()
 
 

@@ -7,7 +7,7 @@ step times are a training run's own: the steady ms/step, and the mean ms/step of
 logged interval, which includes compiling the model.
 
     python snippets/ch08/capacity.py --write-gbps 2 --read-gbps 2 --step-ms 757 --first-steps-ms 3646
-"""
+"""  # noqa: E501
 
 import argparse
 import json
@@ -63,8 +63,10 @@ def main():
     ap.add_argument("--hours-between-restarts", type=float, default=24.0,
                     help="mean time between interruptions of the job (failures, preemptions), h")
     args = ap.parse_args()
-    if min(args.write_gbps, args.read_gbps, args.step_ms, args.hours_between_restarts) <= 0:
-        sys.exit("error: bandwidths, --step-ms and --hours-between-restarts must be positive")
+    if min(args.write_gbps, args.read_gbps, args.step_ms, args.log_every,
+           args.hours_between_restarts) <= 0:
+        sys.exit("error: bandwidths, --step-ms, --log-every and --hours-between-restarts "
+                 "must be positive")
     if args.first_steps_ms < args.step_ms:
         sys.exit("error: --first-steps-ms is the slower, compiling interval: at least --step-ms")
     job = next(w for w in workloads(load(["snippets/ch08/train-job.yaml"])) if w.doc.kind == "Job")
